@@ -1,0 +1,143 @@
+"""Turn raw head maps into boxes: decode (anchor-based and DFL), NMS, and mapping back to pixels."""
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torchvision
+from torch import Tensor
+
+from .letterbox import Letterbox
+
+__all__ = ["decode_anchor", "decode_dfl", "nms", "scale_boxes", "GridCache"]
+
+MAX_WH = 7680  # class offset for batched NMS (larger than any image side)
+
+
+class GridCache:
+    """Grids and anchor tensors per (level shapes, device, dtype); the pickled ones are stale."""
+
+    def __init__(self):
+        self._cache: Dict[tuple, tuple] = {}
+
+    def get(self, key, make):
+        if key not in self._cache:
+            if len(self._cache) > 8:
+                self._cache.clear()
+            self._cache[key] = make()
+        return self._cache[key]
+
+
+def decode_anchor(raw: Sequence[Tensor], anchors: Tensor, strides: Tensor, nc: int,
+                  cache: Optional[GridCache] = None) -> Tensor:
+    """YOLOv5 decode: xy = (2*sigmoid + grid - 0.5) * stride, wh = (2*sigmoid)^2 * anchor * stride.
+
+    ``raw``: per level (B, na*(5+nc), H, W). ``anchors``: (nl, na, 2) in stride units.
+    Returns (B, N, 5 + nc) with xywh in input pixels, objectness, class probabilities.
+    """
+    outs = []
+    no = nc + 5
+    for i, x in enumerate(raw):
+        b, _, h, w = x.shape
+        na = anchors.shape[1]
+        p = x.float().view(b, na, no, h, w).permute(0, 1, 3, 4, 2).sigmoid()
+        s = float(strides[i])
+
+        def make(h=h, w=w, i=i, s=s, device=x.device):
+            ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32),
+                                    torch.arange(w, device=device, dtype=torch.float32), indexing="ij")
+            grid = torch.stack((xs, ys), -1).view(1, 1, h, w, 2) - 0.5
+            anchor_px = (anchors[i].float().to(device) * s).view(1, na, 1, 1, 2)
+            return grid, anchor_px
+
+        grid, anchor_px = cache.get(("a", i, h, w, str(x.device)), make) if cache else make()
+        xy = (p[..., :2] * 2 + grid) * s
+        wh = (p[..., 2:4] * 2) ** 2 * anchor_px
+        outs.append(torch.cat((xy, wh, p[..., 4:]), -1).view(b, -1, no))
+    return torch.cat(outs, 1)
+
+
+def decode_dfl(raw: Sequence[Tensor], strides: Tensor, nc: int, reg_max: int, dfl: torch.nn.Module,
+               cache: Optional[GridCache] = None) -> Tensor:
+    """Anchor-free decode (YOLOv5u/v8): distances from cell centres via the DFL expectation.
+
+    ``raw``: per level (B, 4*reg_max + nc, H, W). Returns (B, N, 4 + nc): xywh in input
+    pixels and class probabilities.
+    """
+    b = raw[0].shape[0]
+    flat = torch.cat([x.float().view(b, 4 * reg_max + nc, -1) for x in raw], 2)
+    box, cls = flat.split((4 * reg_max, nc), 1)
+    shapes = tuple(tuple(x.shape[2:]) for x in raw)
+
+    def make(device=raw[0].device):
+        points, stride_col = [], []
+        for (h, w), s in zip(shapes, strides.tolist()):
+            ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32) + 0.5,
+                                    torch.arange(w, device=device, dtype=torch.float32) + 0.5, indexing="ij")
+            points.append(torch.stack((xs, ys), 0).view(2, -1))
+            stride_col.append(torch.full((1, h * w), float(s), device=device))
+        return torch.cat(points, 1).unsqueeze(0), torch.cat(stride_col, 1).unsqueeze(0)
+
+    points, stride_row = cache.get(("d", shapes, str(raw[0].device)), make) if cache else make()
+    weight = getattr(getattr(dfl, "conv", None), "weight", None)
+    dist = dfl(box if weight is None else box.to(weight.dtype)).float()
+    lt, rb = dist[:, :2], dist[:, 2:]
+    x1y1, x2y2 = points - lt, points + rb
+    xywh = torch.cat(((x1y1 + x2y2) / 2, x2y2 - x1y1), 1) * stride_row
+    return torch.cat((xywh, cls.sigmoid()), 1).transpose(1, 2)
+
+
+def _xywh2xyxy(x: Tensor) -> Tensor:
+    y = torch.empty_like(x)
+    half = x[:, 2:4] / 2
+    y[:, :2] = x[:, :2] - half
+    y[:, 2:] = x[:, :2] + half
+    return y
+
+
+def nms(pred: Tensor, conf: float = 0.25, iou: float = 0.45, classes: Optional[Sequence[int]] = None,
+        agnostic: bool = False, max_det: int = 1000, objectness: bool = True,
+        max_nms: int = 30000) -> List[Tensor]:
+    """Per image: threshold, best class per box, class-aware NMS. Returns (n, 6) xyxy, score, class.
+
+    ``objectness=True`` (YOLOv5): score = objectness * class probability, candidates need
+    objectness > conf first. ``objectness=False`` (YOLOv5u/v8): score = class probability.
+    """
+    if not 0 <= conf <= 1:
+        raise ValueError(f"conf must be in [0, 1], got {conf}")
+    if not 0 <= iou <= 1:
+        raise ValueError(f"iou must be in [0, 1], got {iou}")
+    out = []
+    for x in pred:
+        if objectness:
+            x = x[x[:, 4] > conf]
+            scores = x[:, 5:] * x[:, 4:5]
+        else:
+            scores = x[:, 4:]
+        if not x.shape[0]:
+            out.append(torch.zeros((0, 6), device=pred.device))
+            continue
+        best, cls = scores.max(1)
+        keep = best > conf
+        box = _xywh2xyxy(x[keep, :4])
+        det = torch.cat((box, best[keep, None], cls[keep, None].float()), 1)
+        if classes is not None:
+            det = det[(det[:, 5:6] == torch.tensor(list(classes), device=det.device)).any(1)]
+        if not det.shape[0]:
+            out.append(det)
+            continue
+        det = det[det[:, 4].argsort(descending=True)[:max_nms]]
+        offset = det[:, 5:6] * (0 if agnostic else MAX_WH)
+        keep = torchvision.ops.nms(det[:, :4] + offset, det[:, 4], iou)[:max_det]
+        out.append(det[keep])
+    return out
+
+
+def scale_boxes(boxes: Tensor, lb: Letterbox) -> Tensor:
+    """Map xyxy boxes from network-input pixels to original pixels, clipped to the image."""
+    b = boxes.clone()
+    b[:, [0, 2]] = (b[:, [0, 2]] - lb.pad[0]) / lb.gain
+    b[:, [1, 3]] = (b[:, [1, 3]] - lb.pad[1]) / lb.gain
+    h, w = lb.orig_hw
+    b[:, [0, 2]] = b[:, [0, 2]].clamp(0, w)
+    b[:, [1, 3]] = b[:, [1, 3]].clamp(0, h)
+    return b

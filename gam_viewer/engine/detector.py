@@ -1,0 +1,273 @@
+"""Run a loaded YOLO / GAM-YOLO model on an image: boxes plus every GAM layer's gates.
+
+``Detector.predict`` does letterbox -> forward -> decode -> NMS -> boxes in original pixels,
+and returns the gates each GAM layer applied in *that same* forward pass (the blocks'
+``keep_gates``), as :class:`~gam_viewer.engine.attention.AttentionMap` objects.
+"""
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from ..models.builder import YoloModel
+from ..models.checkpoint import GamLayerReport, LoadedModel, read_model
+from ..nn import GAM
+from ..nn.heads import AnchorDetect
+from .attention import AttentionMap
+from .decode import GridCache, decode_anchor, decode_dfl, nms, scale_boxes
+from .letterbox import Letterbox, check_imgsz, letterbox
+
+__all__ = ["Detector", "Detections", "load_model"]
+
+
+@dataclass
+class Detections:
+    """What one ``predict`` returns. Boxes are xyxy in original-image pixels."""
+
+    boxes: np.ndarray            # (N, 4) float32
+    scores: np.ndarray           # (N,) float32
+    classes: np.ndarray          # (N,) int64
+    names: List[str]
+    letterbox: Letterbox
+    timings: Dict[str, float]    # milliseconds: preprocess, forward, postprocess, taps, total
+    attention: List[AttentionMap] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    @property
+    def image_hw(self):
+        return self.letterbox.orig_hw
+
+    def label(self, i: int) -> str:
+        c = int(self.classes[i])
+        name = self.names[c] if 0 <= c < len(self.names) else str(c)
+        return f"{name} {self.scores[i]:.2f}"
+
+    def attention_at(self, index: int) -> AttentionMap:
+        for a in self.attention:
+            if a.index == index:
+                return a
+        raise KeyError(f"no GAM layer {index} in this result (layers: {[a.index for a in self.attention]})")
+
+    def as_records(self) -> List[dict]:
+        return [{"cls": int(c), "name": self.names[int(c)] if int(c) < len(self.names) else str(int(c)),
+                 "conf": float(s), "xyxy": [float(v) for v in b]}
+                for b, s, c in zip(self.boxes, self.scores, self.classes)]
+
+
+def _to_image(image) -> np.ndarray:
+    if isinstance(image, (str, Path)):
+        import cv2
+
+        img = cv2.imread(str(image), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"{image}: cannot read this image (missing, unsupported or damaged)")
+        return img
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a BGR numpy array or a path, got {type(image).__name__}")
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.shape[0] < 2 or image.shape[1] < 2:
+        raise ValueError(f"image must be H x W x 3 (BGR), got shape {image.shape}")
+    if image.shape[2] == 4:
+        image = image[:, :, :3]
+    if image.dtype != np.uint8:
+        if np.issubdtype(image.dtype, np.floating) and image.max(initial=0) <= 1.0:
+            image = (image * 255).round()
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    return image
+
+
+class Detector:
+    """A model ready for inference (eval, fused, on ``device``), thread-confined by a lock."""
+
+    def __init__(self, loaded: LoadedModel, device: Union[str, torch.device] = "cpu", half: bool = False,
+                 fuse: bool = True, cuda_graph: bool = False):
+        self.loaded = loaded
+        self.model: YoloModel = loaded.model
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device='cuda' but no CUDA GPU is available")
+        if half and self.device.type != "cuda":
+            raise ValueError("half precision needs a CUDA device (half=True with device='cpu')")
+        self.half = bool(half)
+        self.fused = False
+        if fuse:
+            self.model.fuse()
+            self.fused = True
+        self.model.eval().to(self.device)
+        if self.half:
+            self.model.half()
+        self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
+        self.notes: List[str] = []
+        if cuda_graph and not self.cuda_graph:
+            self.notes.append("CUDA graphs need a CUDA device; running eager")
+        self._gams: List[GAM] = self.model.gam_modules()
+        self._gam_layers = self.model.gam_layers()
+        self._grids = GridCache()
+        self._graphs: Dict[tuple, tuple] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ description
+    @property
+    def names(self) -> List[str]:
+        return self.loaded.names
+
+    @property
+    def nc(self) -> int:
+        return self.model.nc
+
+    @property
+    def stride(self) -> int:
+        return int(self.model.stride.max())
+
+    @property
+    def source(self) -> str:
+        return self.loaded.source
+
+    @property
+    def format(self) -> str:
+        return self.loaded.format
+
+    @property
+    def gam(self) -> List[GamLayerReport]:
+        return self.loaded.gam
+
+    @property
+    def has_gam(self) -> bool:
+        return bool(self._gams)
+
+    @property
+    def default_imgsz(self) -> int:
+        return self.loaded.imgsz
+
+    def describe(self) -> str:
+        name = Path(self.source).name
+        kind = "GAM-YOLO" if self.has_gam else "YOLO"
+        return f"{name}: {kind}, {self.loaded.format}, {self.nc} classes, {len(self._gams)} GAM layers"
+
+    # ------------------------------------------------------------------ pipeline steps
+    def preprocess(self, image: np.ndarray, imgsz: int = 640, auto: bool = True):
+        img, lb = letterbox(image, check_imgsz(imgsz, self.stride), self.stride, auto=auto)
+        t = torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1))).to(self.device)
+        t = t.half() if self.half else t.float()
+        return (t / 255.0).unsqueeze(0), lb
+
+    def forward(self, x: torch.Tensor, keep_gates: bool = True) -> List[torch.Tensor]:
+        """Raw head maps for a preprocessed batch; GAM blocks keep their gates if asked."""
+        for m in self._gams:
+            m.keep_gates = keep_gates or self.cuda_graph
+        if self.cuda_graph:
+            return self._graph_forward(x)
+        return self.model(x)
+
+    def decode(self, raw: Sequence[torch.Tensor]) -> torch.Tensor:
+        head = self.model.head
+        if isinstance(head, AnchorDetect):
+            return decode_anchor(raw, head.anchors, head.stride, head.nc, self._grids)
+        return decode_dfl(raw, head.stride, head.nc, head.reg_max, head.dfl, self._grids)
+
+    def _graph_forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        key = (tuple(x.shape), x.dtype)
+        entry = self._graphs.get(key)
+        if entry is None:
+            if len(self._graphs) >= 4:
+                self._graphs.clear()
+            static_in = x.clone()
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    self.model(static_in)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_out = self.model(static_in)
+            gates = [(m.channel_gate, m.spatial_gate) for m in self._gams]
+            entry = (graph, static_in, static_out, gates)
+            self._graphs[key] = entry
+        graph, static_in, static_out, gates = entry
+        static_in.copy_(x)
+        graph.replay()
+        for m, (cg, sg) in zip(self._gams, gates):
+            m.channel_gate, m.spatial_gate = cg, sg
+        return static_out
+
+    def _sync(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def taps(self, lb: Letterbox, batch_index: int = 0) -> List[AttentionMap]:
+        """The gates of every GAM layer from the last forward, copied to the CPU."""
+        out = []
+        layer_of = {}
+        for info in self._gam_layers:
+            m = self.model.model[info.index]
+            blocks = list(m) if isinstance(m, torch.nn.Sequential) else [m]
+            layer_of[id(blocks[-1])] = info  # a repeated block: show the last repeat
+        for m in self._gams:
+            info = layer_of.get(id(m))
+            if info is None:
+                continue
+            cg = m.channel_gate[batch_index].float().cpu() if m.channel_gate is not None else None
+            sg = m.spatial_gate[batch_index].float().cpu() if m.spatial_gate is not None else None
+            out.append(AttentionMap(info.index, info.position, int(info.stride or 0), cg, sg, lb))
+        return out
+
+    # ------------------------------------------------------------------ the one call
+    def predict(self, image, conf: float = 0.25, iou: float = 0.45, imgsz: int = 640,
+                classes: Optional[Sequence[int]] = None, *, auto: bool = True, max_det: int = 1000,
+                agnostic: bool = False, attention: bool = True) -> Detections:
+        """Detect objects in a BGR image (numpy array or path); see :class:`Detections`."""
+        if not 0 <= conf <= 1:
+            raise ValueError(f"conf must be in [0, 1], got {conf}")
+        if not 0 <= iou <= 1:
+            raise ValueError(f"iou must be in [0, 1], got {iou}")
+        if classes is not None:
+            classes = [int(c) for c in classes]
+            bad = [c for c in classes if not 0 <= c < self.nc]
+            if bad:
+                raise ValueError(f"classes {bad} out of range: the model has {self.nc} classes (0..{self.nc - 1})")
+        image = _to_image(image)
+        with self._lock, torch.inference_mode() if not self.cuda_graph else torch.no_grad():
+            t0 = time.perf_counter()
+            x, lb = self.preprocess(image, imgsz, auto)
+            self._sync()
+            t1 = time.perf_counter()
+            raw = self.forward(x, keep_gates=attention)
+            self._sync()
+            t2 = time.perf_counter()
+            pred = self.decode(raw)
+            det = nms(pred, conf, iou, classes, agnostic, max_det,
+                      objectness=isinstance(self.model.head, AnchorDetect))[0]
+            boxes = scale_boxes(det[:, :4], lb).cpu().numpy().astype(np.float32) if det.shape[0] else \
+                np.zeros((0, 4), np.float32)
+            scores = det[:, 4].float().cpu().numpy()
+            cls = det[:, 5].long().cpu().numpy()
+            t3 = time.perf_counter()
+            maps = self.taps(lb) if attention else []
+            t4 = time.perf_counter()
+        timings = {"preprocess": (t1 - t0) * 1e3, "forward": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3,
+                   "taps": (t4 - t3) * 1e3, "total": (t4 - t0) * 1e3}
+        return Detections(boxes, scores, cls, self.names, lb, timings, maps)
+
+    __call__ = predict
+
+
+def load_model(source: Union[str, Path], *, device: Union[str, torch.device] = "cpu",
+               channel_sigmoid: Optional[bool] = None, shuffle: Optional[bool] = None,
+               half: bool = False, fuse: bool = True, cuda_graph: bool = False) -> Detector:
+    """Open a checkpoint, gam-viewer file or YAML safely and return a ready :class:`Detector`.
+
+    ``channel_sigmoid`` / ``shuffle`` override the community GAM semantics that a checkpoint
+    cannot show (None = documented defaults; the choice is in ``detector.gam``).
+    Raises :class:`gam_viewer.models.errors.ModelLoadError` with a one-line reason.
+    """
+    loaded = read_model(source, channel_sigmoid=channel_sigmoid, shuffle=shuffle)
+    return Detector(loaded, device=device, half=half, fuse=fuse, cuda_graph=cuda_graph)

@@ -1,0 +1,53 @@
+"""The model YAMLs shipped with gam-viewer (YOLOv5-repo schema and Ultralytics schema).
+
+YOLOv5-repo schema: ``yolov5n``, ``yolov5s`` and their ``-gam-backbone/-head/-full`` forms.
+Ultralytics schema (one file for all sizes, the size letter picks the scale, as Ultralytics
+does): ``yolov8{n,s,m,l,x}[-gam-...]`` and ``yolov5{n,s,m,l,x}u[-gam-...]``.
+"""
+
+import re
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+HERE = Path(__file__).resolve().parent
+
+__all__ = ["find", "find_with_scale", "names", "HERE"]
+
+_SCALED = re.compile(r"^(yolov8|yolov5)([nsmlx])(u?)(-.+)?$")
+
+
+def names() -> List[str]:
+    """Every name :func:`find` accepts, sized names included."""
+    out = []
+    for p in sorted(HERE.glob("*.yaml")):
+        stem = p.stem
+        if stem.startswith("yolov8"):
+            out += [stem.replace("yolov8", f"yolov8{s}", 1) for s in "nsmlx"]
+        elif stem.startswith("yolov5u"):
+            out += [stem.replace("yolov5u", f"yolov5{s}u", 1) for s in "nsmlx"]
+        else:
+            out.append(stem)
+    return out
+
+
+def find_with_scale(name: str) -> Tuple[Optional[Path], Optional[str]]:
+    """(path, scale letter or None) of a shipped YAML by name, with or without ``.yaml``."""
+    stem = name[:-5] if name.endswith((".yaml", ".yml")) else name
+    if "/" in stem or "\\" in stem:
+        return None, None
+    direct = HERE / f"{stem}.yaml"
+    if direct.is_file() and not stem.startswith(("yolov8", "yolov5u")):
+        return direct, None
+    m = _SCALED.match(stem)
+    if m:
+        family, scale, u, rest = m.group(1), m.group(2), m.group(3), m.group(4) or ""
+        base = "yolov8" if family == "yolov8" else ("yolov5u" if u else None)
+        if base:
+            p = HERE / f"{base}{rest}.yaml"
+            if p.is_file():
+                return p, scale
+    return None, None
+
+
+def find(name: str) -> Optional[Path]:
+    return find_with_scale(name)[0]

@@ -1,0 +1,348 @@
+"""Read a PyTorch (zip) checkpoint without running any of its code.
+
+A YOLO ``.pt`` is a pickle of the whole ``nn.Module`` tree. ``torch.load(weights_only=False)``
+imports the training repo's classes and runs whatever the pickle asks for; we never do that.
+Instead a restricted unpickler maps a short allow-list of class paths to *inert placeholders*
+(objects that only record the attributes the pickle sets), rebuilds tensors from the raw
+storages itself, and refuses every other global with an error that names it. The model is
+then rebuilt from the checkpoint's own ``yaml`` by :mod:`gam_viewer.models.checkpoint`.
+"""
+
+import io
+import pickle
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+
+__all__ = ["RefusedGlobal", "CheckpointFormatError", "Placeholder", "load_checkpoint_dict",
+           "state_dict_of", "walk_modules", "module_type", "allowed_globals"]
+
+
+class RefusedGlobal(pickle.UnpicklingError):
+    """The pickle asked for a global that is not on the allow-list."""
+
+    def __init__(self, module: str, name: str):
+        self.global_name = f"{module}.{name}"
+        super().__init__(
+            f"refused to unpickle global '{self.global_name}': it is not on gam-viewer's allow-list "
+            "(checkpoint code is never executed)"
+        )
+
+
+class CheckpointFormatError(ValueError):
+    """The file is not a readable PyTorch zip checkpoint."""
+
+
+# ----------------------------------------------------------------------------- placeholders
+class Placeholder:
+    """An inert stand-in for a pickled object: it records state, runs nothing."""
+
+    _gv_path = "?"
+
+    def __init__(self, *args, **kwargs):
+        self._gv_args = args
+
+    def __setstate__(self, state):
+        if isinstance(state, tuple) and len(state) == 2 and (state[0] is None or isinstance(state[0], dict)):
+            state = {**(state[0] or {}), **(state[1] or {})}  # (dict, slots) form
+        if isinstance(state, dict):
+            self.__dict__.update(state)
+        else:
+            self.__dict__["_gv_state"] = state
+
+    def __repr__(self):
+        return f"<placeholder {self._gv_path}>"
+
+
+class PathPlaceholder(Placeholder):
+    """pathlib paths in training options: kept as their string."""
+
+    def __str__(self):
+        return "/".join(str(a) for a in self._gv_args)
+
+
+_PLACEHOLDER_CLASSES: Dict[str, type] = {}
+
+
+def _placeholder(path: str, base: type = Placeholder) -> type:
+    cls = _PLACEHOLDER_CLASSES.get(path)
+    if cls is None:
+        module, _, name = path.rpartition(".")
+        cls = type(name, (base,), {"_gv_path": path, "__module__": "gam_viewer.placeholders." + module})
+        _PLACEHOLDER_CLASSES[path] = cls
+    return cls
+
+
+def module_type(obj: Any) -> str:
+    """Class name of a placeholder (``'Conv'``), or of any object."""
+    if isinstance(obj, Placeholder):
+        return obj._gv_path.rpartition(".")[2]
+    return type(obj).__name__
+
+
+def module_path(obj: Any) -> str:
+    return obj._gv_path if isinstance(obj, Placeholder) else f"{type(obj).__module__}.{type(obj).__name__}"
+
+
+# ----------------------------------------------------------------------------- allow-list
+# Roots under which YOLO code pickles its classes, and the class names we accept there.
+_YOLO_ROOTS = (
+    "models.",            # the YOLOv5 repo and its forks
+    "yolov5.models.",     # the PyPI yolov5 package
+    "ultralytics.nn.",    # Ultralytics 8.x
+    "ultralytics.yolo.",  # Ultralytics 8.0.x before the package reorganisation
+    "gam_viewer.nn.",     # models trained with gam-viewer's training extra
+)
+_YOLO_CLASSES = frozenset({
+    # model containers
+    "Model", "DetectionModel", "BaseModel", "SegmentationModel", "PoseModel", "ClassificationModel",
+    "OBBModel", "WorldModel", "RTDETRDetectionModel",
+    # layers
+    "Conv", "DWConv", "Bottleneck", "C3", "C2f", "SPP", "SPPF", "Focus", "Concat", "Detect", "DFL",
+    "BottleneckCSP", "C3TR", "C3Ghost", "C3x", "GhostConv", "GhostBottleneck", "C3k2", "C3k", "C2PSA",
+    "PSABlock", "Attention", "Segment", "Pose", "OBB", "Classify", "Proto",
+    # GAM, as forks and gam-viewer name it
+    "GAM", "GAM_Attention", "GAMAttention", "ChannelGate", "SpatialGate",
+})
+_TORCH_NN = frozenset({
+    "torch.nn.modules.conv.Conv2d", "torch.nn.modules.batchnorm.BatchNorm2d",
+    "torch.nn.modules.activation.SiLU", "torch.nn.modules.activation.ReLU",
+    "torch.nn.modules.activation.ReLU6", "torch.nn.modules.activation.LeakyReLU",
+    "torch.nn.modules.activation.Hardswish", "torch.nn.modules.activation.Sigmoid",
+    "torch.nn.modules.activation.Mish", "torch.nn.modules.activation.GELU",
+    "torch.nn.modules.activation.Tanh", "torch.nn.modules.activation.Softmax",
+    "torch.nn.modules.linear.Linear", "torch.nn.modules.linear.Identity",
+    "torch.nn.modules.container.Sequential", "torch.nn.modules.container.ModuleList",
+    "torch.nn.modules.container.ModuleDict", "torch.nn.modules.pooling.MaxPool2d",
+    "torch.nn.modules.pooling.AdaptiveAvgPool2d", "torch.nn.modules.upsampling.Upsample",
+    "torch.nn.modules.dropout.Dropout", "torch.nn.modules.flatten.Flatten",
+    "torch.nn.modules.channelshuffle.ChannelShuffle",
+})
+_DATA_PLACEHOLDERS = frozenset({
+    "argparse.Namespace", "types.SimpleNamespace",
+    "ultralytics.utils.IterableSimpleNamespace", "ultralytics.yolo.utils.IterableSimpleNamespace",
+})
+_PATHS = frozenset({
+    "pathlib.PosixPath", "pathlib.WindowsPath", "pathlib.PurePosixPath", "pathlib.PureWindowsPath",
+    "pathlib._local.PosixPath", "pathlib._local.WindowsPath",
+})
+_STORAGES = {
+    "FloatStorage": torch.float32, "HalfStorage": torch.float16, "DoubleStorage": torch.float64,
+    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
+    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool,
+}
+_DTYPES = {str(d).replace("torch.", ""): d for d in (
+    torch.float32, torch.float16, torch.float64, torch.bfloat16, torch.int64, torch.int32,
+    torch.int16, torch.int8, torch.uint8, torch.bool)}
+
+
+class _StorageType:
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+
+def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
+    if not isinstance(storage, torch.Tensor):
+        raise pickle.UnpicklingError("tensor rebuild without a storage")
+    if len(size) == 0:
+        return storage[offset].clone() if storage.numel() else storage.new_empty(())
+    return torch.as_strided(storage, tuple(size), tuple(stride), offset)
+
+
+def _rebuild_parameter(data, requires_grad=False, hooks=None, state=None):
+    return data
+
+
+def _numpy_scalar(dtype, data=None):
+    if not isinstance(dtype, np.dtype):
+        raise pickle.UnpicklingError("numpy scalar without a dtype")
+    if data is None:
+        return dtype.type(0)
+    if isinstance(data, str):
+        data = data.encode("latin1")
+    return np.frombuffer(bytes(data), dtype=dtype, count=1)[0]
+
+
+def _numpy_reconstruct(cls, shape, dtype_char):
+    if cls is not np.ndarray:
+        raise pickle.UnpicklingError("numpy reconstruct of something that is not an ndarray")
+    return np.ndarray.__new__(np.ndarray, shape, dtype_char)
+
+
+def _codecs_encode(text, encoding="utf-8"):
+    if encoding != "latin1" or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r} is not allowed")
+    return text.encode("latin1")
+
+
+class _InertMarker(Placeholder):
+    """What ``getattr(placeholder, name)`` yields: a named nothing."""
+
+
+def _safe_getattr(obj, name, *default):
+    if (isinstance(obj, type) and issubclass(obj, Placeholder)) or isinstance(obj, Placeholder):
+        return _placeholder(f"{getattr(obj, '_gv_path', '?')}.{name}", _InertMarker)()
+    raise pickle.UnpicklingError(f"getattr on {type(obj).__name__} is not allowed")
+
+
+_FUNCTIONS = {
+    "collections.OrderedDict": OrderedDict,
+    "builtins.set": set,
+    "builtins.frozenset": frozenset,
+    "builtins.slice": slice,
+    "builtins.getattr": _safe_getattr,
+    "torch._utils._rebuild_tensor_v2": _rebuild_tensor,
+    "torch._utils._rebuild_tensor": _rebuild_tensor,
+    "torch._utils._rebuild_parameter": _rebuild_parameter,
+    "torch._utils._rebuild_parameter_with_state": _rebuild_parameter,
+    "torch.Size": torch.Size,
+    "numpy.core.multiarray.scalar": _numpy_scalar,
+    "numpy._core.multiarray.scalar": _numpy_scalar,
+    "numpy.core.multiarray._reconstruct": _numpy_reconstruct,
+    "numpy._core.multiarray._reconstruct": _numpy_reconstruct,
+    "numpy.dtype": np.dtype,
+    "numpy.ndarray": np.ndarray,
+    "_codecs.encode": _codecs_encode,
+}
+
+
+def allowed_globals() -> List[str]:
+    """Every class path or function the unpickler accepts (for docs and tests)."""
+    names = sorted(_FUNCTIONS) + sorted(_TORCH_NN) + sorted(_DATA_PLACEHOLDERS) + sorted(_PATHS)
+    names += [f"torch.{s}" for s in sorted(_STORAGES)] + [f"torch.{d}" for d in sorted(_DTYPES)]
+    names += [f"{root}*.{c}" for root in _YOLO_ROOTS for c in sorted(_YOLO_CLASSES)]
+    return names
+
+
+def _resolve(module: str, name: str):
+    path = f"{module}.{name}"
+    if path in _FUNCTIONS:
+        return _FUNCTIONS[path]
+    if module == "torch" and name in _STORAGES:
+        return _StorageType(_STORAGES[name])
+    if module == "torch" and name in _DTYPES:
+        return _DTYPES[name]
+    if path in _TORCH_NN:
+        return _placeholder(path)
+    if path in _DATA_PLACEHOLDERS:
+        return _placeholder(path)
+    if path in _PATHS:
+        return _placeholder(path, PathPlaceholder)
+    if name in _YOLO_CLASSES and any(path.startswith(root) for root in _YOLO_ROOTS):
+        return _placeholder(path)
+    raise RefusedGlobal(module, name)
+
+
+_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file, storages):
+        super().__init__(file, encoding="utf-8")
+        self._storages = storages
+
+    def find_class(self, module, name):
+        return _resolve(_PY2_MODULES.get(module, module), name)
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
+            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r:.80}")
+        _, stype, key, _location, numel = pid[:5]
+        dtype = stype.dtype if isinstance(stype, _StorageType) else stype
+        if not isinstance(dtype, torch.dtype):
+            raise pickle.UnpicklingError("storage of unknown type")
+        return self._storages(str(key), dtype, int(numel))
+
+
+def _zip_storages(zf: zipfile.ZipFile, prefix: str):
+    cache: Dict[str, torch.Tensor] = {}
+
+    def load(key, dtype, numel):
+        if key not in cache:
+            name = f"{prefix}data/{key}"
+            try:
+                raw = zf.read(name)
+            except KeyError:
+                raise CheckpointFormatError(f"storage {name!r} is missing: the file is truncated or damaged")
+            itemsize = torch.empty((), dtype=dtype).element_size()
+            if len(raw) < numel * itemsize:
+                raise CheckpointFormatError(f"storage {name!r} is short: the file is truncated or damaged")
+            cache[key] = torch.frombuffer(bytearray(raw[: numel * itemsize]), dtype=dtype) if numel else torch.empty(0, dtype=dtype)
+        return cache[key]
+
+    return load
+
+
+def load_checkpoint_dict(path: Union[str, Path]) -> Any:
+    """Unpickle a torch zip checkpoint with placeholders instead of code. Raises
+    :class:`RefusedGlobal` for a global off the allow-list and :class:`CheckpointFormatError`
+    for a file that is not such a checkpoint."""
+    path = Path(path)
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+        if head[:1] == b"\x80":
+            raise CheckpointFormatError(
+                f"{path.name}: a legacy (pre-1.6) torch.save file; re-save it with a current PyTorch "
+                "(torch.save(ckpt, 'new.pt')) in the environment that trained it"
+            )
+        raise CheckpointFormatError(f"{path.name}: not a PyTorch checkpoint (not a zip archive), or truncated")
+    with zf:
+        names = zf.namelist()
+        pkl = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
+        if not pkl:
+            raise CheckpointFormatError(f"{path.name}: zip archive without data.pkl: not a PyTorch checkpoint")
+        prefix = pkl[0][: -len("data.pkl")]
+        try:
+            data = zf.read(pkl[0])
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise CheckpointFormatError(f"{path.name}: truncated or damaged ({exc})")
+        try:
+            return _RestrictedUnpickler(io.BytesIO(data), _zip_storages(zf, prefix)).load()
+        except RefusedGlobal:
+            raise
+        except CheckpointFormatError as exc:
+            raise CheckpointFormatError(f"{path.name}: {exc}")
+        except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, TypeError, AttributeError) as exc:
+            raise CheckpointFormatError(f"{path.name}: damaged checkpoint pickle ({exc})")
+
+
+# ----------------------------------------------------------------------------- walking placeholders
+def children(obj: Any) -> "OrderedDict[str, Any]":
+    mods = getattr(obj, "__dict__", {}).get("_modules")
+    return mods if isinstance(mods, dict) else OrderedDict()
+
+
+def walk_modules(obj: Any, prefix: str = "") -> Iterator[Tuple[str, Any]]:
+    """(dotted name, placeholder) for the object and every sub-module, depth first."""
+    yield prefix.rstrip("."), obj
+    for name, child in children(obj).items():
+        if child is not None:
+            yield from walk_modules(child, f"{prefix}{name}.")
+
+
+def state_dict_of(obj: Any) -> "OrderedDict[str, torch.Tensor]":
+    """The state dict a placeholder tree would have had (parameters and persistent buffers)."""
+    out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+    for name, mod in walk_modules(obj):
+        d = getattr(mod, "__dict__", {})
+        pre = f"{name}." if name else ""
+        for k, v in (d.get("_parameters") or {}).items():
+            if isinstance(v, torch.Tensor):
+                out[pre + k] = v
+        skip = d.get("_non_persistent_buffers_set") or set()
+        for k, v in (d.get("_buffers") or {}).items():
+            if isinstance(v, torch.Tensor) and k not in skip:
+                out[pre + k] = v
+    return out
+
+
+def attr(obj: Any, name: str, default: Optional[Any] = None) -> Any:
+    return getattr(obj, "__dict__", {}).get(name, default)
