@@ -235,7 +235,15 @@ class YoloModel(nn.Module):
         self.eval()
         with torch.no_grad():
             x = torch.zeros(1, ch, size, size)
-            outs = self._run(x, record=True)
+            try:
+                outs = self._run(x, record=True)
+            except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+                i = len(self.__dict__.get("_probe_heights", []))
+                name = self.layers[i].type if i < len(self.layers) else "?"
+                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise ModelLoadError(f"layer {i} ({name}) fails on a test input: {msg}") from None
+            finally:
+                self.__dict__.pop("_probe_heights", None)
         self.train(training)
         for info, h in zip(self.layers, outs):
             if h:
@@ -273,6 +281,8 @@ class YoloModel(nn.Module):
     def _run(self, x: Tensor, record: bool = False):
         ys: List[Optional[Tensor]] = []
         heights: List[Optional[int]] = []
+        if record:
+            self._probe_heights = heights
         save = set(self.save)
         for m in self.model:
             if m.f != -1:

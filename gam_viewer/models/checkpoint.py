@@ -207,9 +207,11 @@ def _strict_load(model: nn.Module, sd: Dict[str, torch.Tensor], source: str) -> 
     if unexpected:
         raise ModelLoadError(f"{source}: unexpected tensor {where(unexpected[0])}"
                              + (f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else ""))
-    for k, v in sd.items():
+    for k, v in list(sd.items()):
         target = own[k]
-        if v.shape != target.shape and not (v.dim() == 2 and target.dim() == 4 and v.shape == target.shape[:2]):
+        if v.dim() == 2 and target.dim() == 4 and v.shape == target.shape[:2] and target.shape[2:] == (1, 1):
+            sd[k] = v = v.reshape(target.shape)  # community nn.Linear -> our 1x1 conv
+        if v.shape != target.shape:
             raise ModelLoadError(f"{source}: shape {tuple(v.shape)} does not fit {where(k)} "
                                  f"which expects {tuple(target.shape)}")
     model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}, strict=True)

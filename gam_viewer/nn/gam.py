@@ -277,7 +277,6 @@ class GAM(nn.Module):
         self.keep_gates = False
         self.channel_gate: Optional[Tensor] = None
         self.spatial_gate: Optional[Tensor] = None
-        self._register_load_state_dict_pre_hook(self._rename_community_keys)
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: Tensor) -> Tensor:
@@ -318,8 +317,14 @@ class GAM(nn.Module):
         self.spatial_gate = None
 
     # ------------------------------------------------------------------ community state dicts
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing, unexpected, errors):
+        # A method, not a registered hook: hooks are pickled with the module and a
+        # checkpoint should hold only data.
+        self._rename_community_keys(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing, unexpected, errors)
+
     @staticmethod
-    def _rename_community_keys(state_dict, prefix, local_metadata, strict, missing, unexpected, errors):
+    def _rename_community_keys(state_dict, prefix: str) -> None:
         """Accept the community layout (``channel_attention.0`` Linear, ...) when loading."""
         for key in [k for k in state_dict.keys() if k.startswith(prefix)]:
             rest = key[len(prefix):]

@@ -1,0 +1,543 @@
+"""``gam-viewer export``: attention heatmaps, channel charts and CAMs as files, headless.
+
+    gam-viewer export --model M [--baseline B] --source IMAGE|FOLDER|VIDEO --out DIR
+                      [--layers 19 23] [--cam eigen|grad] [--every N] ...
+
+Per frame it writes (``F`` is the image's stem, or ``<video stem>_f000012``):
+
+* ``F_composite.png`` - the frame with each model's boxes | one heatmap per layer (and CAM);
+* ``F_L19-spatial-mean.png`` - each chosen GAM layer's gate map on the image, at the source's
+  resolution, with a colour bar of the real values and a caption;
+* ``F_L19-channels-mean.png`` and ``.csv`` - the layer's channel gate reduced over H x W;
+* ``F_model-eigencam.png`` / ``F_baseline-eigencam.png`` or ``F_model-gradcam-box0.png`` ...
+
+and ``export-summary.json`` (files, frames, per-layer statistics). Nothing is overwritten
+unless ``--force``: existing outputs make it stop before any work; every file is written to
+a temporary name and moved into place, so an interrupted run leaves no half-written file.
+
+No Qt is imported; figures are drawn with matplotlib's Agg canvas. User errors raise
+:class:`ExportError` (a ValueError: one line, exit status 2 through ``gam_viewer.app``).
+"""
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = ["run", "ExportError", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
+SUMMARY_NAME = "export-summary.json"
+
+
+class ExportError(ValueError):
+    """A problem with what the user asked for (shown as one line by ``gam_viewer.app``)."""
+
+
+# ----------------------------------------------------------------------------- arguments
+def _layer_list(text: str) -> List[int]:
+    out = []
+    for part in text.replace(",", " ").split():
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"layer indices must be integers, got {part!r}") from None
+    return out
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .figures import COLORMAPS
+
+    ap = argparse.ArgumentParser(
+        prog="gam-viewer export",
+        description="Write GAM heatmaps, channel charts and CAM maps for an image, a folder of images or a "
+                    "video, without a display. Existing files are never overwritten unless --force.")
+    ap.add_argument("--model", required=True, help="GAM-YOLO model: a YOLO .pt, .safetensors, YAML or shipped name")
+    ap.add_argument("--baseline", help="a second model to compare with (boxes and CAM)")
+    ap.add_argument("--source", required=True, help="an image, a folder of images, or a video file")
+    ap.add_argument("--out", required=True, help="output folder (created when missing)")
+    ap.add_argument("--layers", type=_layer_list, action="extend", metavar="L",
+                    help="GAM layer indices, e.g. '--layers 19 23' or '--layers 19,23' (default: every GAM layer)")
+    ap.add_argument("--gate", choices=("spatial", "channel"), default="spatial",
+                    help="which GAM gate the heatmaps show (default: spatial)")
+    ap.add_argument("--reduce", choices=("mean", "max", "channel"), default="mean",
+                    help="heatmap: reduce the gate over channels, or show one --channel")
+    ap.add_argument("--channel", type=int, metavar="K", help="the channel shown with --reduce channel")
+    ap.add_argument("--chart-reduce", choices=("mean", "max"), default="mean",
+                    help="channel chart: reduce the channel gate over H x W (default: mean)")
+    ap.add_argument("--sort", action="store_true", help="channel chart: sort channels by value")
+    ap.add_argument("--top-k", type=_positive, metavar="K", help="channel chart: only the K largest channels")
+    ap.add_argument("--cam", choices=("eigen", "grad"), help="also write CAM maps: EigenCAM, or Grad-CAM per box")
+    ap.add_argument("--cam-layers", type=_layer_list, action="extend", metavar="L",
+                    help="CAM layer indices of --model (default: the layers feeding Detect); the baseline "
+                         "always uses its own Detect inputs")
+    ap.add_argument("--cam-boxes", type=_positive, default=1, metavar="K",
+                    help="Grad-CAM: the K highest-scoring boxes of each model (default: 1)")
+    ap.add_argument("--every", type=_positive, default=1, metavar="N",
+                    help="every Nth video frame (or every Nth image of a folder); default 1")
+    ap.add_argument("--max-frames", type=_positive, metavar="N", help="stop after N exported frames")
+    ap.add_argument("--cmap", choices=COLORMAPS, default="viridis", help="colormap (default: viridis)")
+    ap.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in [0, 1] (default: 0.5)")
+    ap.add_argument("--vrange", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                    help="fixed colour range for every heatmap (default: each map's own min..max)")
+    ap.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default: 0.25)")
+    ap.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold (default: 0.45)")
+    ap.add_argument("--imgsz", type=int, help="inference size (default: the model's)")
+    ap.add_argument("--square", action="store_true", help="letterbox to a full square (auto=False)")
+    ap.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    ap.add_argument("--channel-sigmoid", choices=("on", "off"), help="community GAM: sigmoid on the channel map")
+    ap.add_argument("--shuffle", choices=("on", "off"), help="community GAM: shuffle the final spatial map")
+    ap.add_argument("--no-composite", action="store_true", help="skip the composite figure")
+    ap.add_argument("--no-heatmaps", action="store_true", help="skip the per-layer heatmap figures")
+    ap.add_argument("--no-charts", action="store_true", help="skip the channel charts and CSVs")
+    ap.add_argument("--force", action="store_true", help="overwrite existing output files")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
+    return ap
+
+
+def _switch(v: Optional[str]) -> Optional[bool]:
+    return None if v is None else v == "on"
+
+
+# ----------------------------------------------------------------------------- frame sources
+@dataclass
+class _Source:
+    kind: str                      # "image", "folder" or "video"
+    path: Path
+    files: List[Path] = field(default_factory=list)
+    frame_count: int = 0
+    skipped: List[str] = field(default_factory=list)
+
+    def total(self, every: int, max_frames: Optional[int]) -> int:
+        n = len(self.files[::every]) if self.kind != "video" else -(-self.frame_count // every)
+        return min(n, max_frames) if max_frames else n
+
+
+def _open_source(text: str) -> _Source:
+    import cv2
+
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"--source {text}: no such file or folder")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ExportError(f"--source {text}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        src = _Source("folder", path, files)
+        others = [p.name for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
+        if others:
+            src.skipped.append(f"{len(others)} video(s) in the folder are not exported (give a video as --source)")
+        return src
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return _Source("image", path, [path])
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise ExportError(f"--source {text}: cannot open it as an image or a video")
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        ok, _ = cap.read()
+        if not ok:
+            raise ExportError(f"--source {text}: the video has no readable frames")
+    finally:
+        cap.release()
+    return _Source("video", path, frame_count=max(n, 1))
+
+
+def _frames(src: _Source, every: int, max_frames: Optional[int]) -> Iterator[Tuple[str, Optional[np.ndarray], str]]:
+    """(frame name, BGR image or None when unreadable, description) for the frames to export."""
+    import cv2
+
+    count = 0
+    if src.kind != "video":
+        names = _frame_names(src.files)
+        for p in src.files[::every]:
+            if max_frames and count >= max_frames:
+                return
+            count += 1
+            yield names[p], cv2.imread(str(p), cv2.IMREAD_COLOR), p.name
+        return
+    cap = cv2.VideoCapture(str(src.path))
+    try:
+        index = 0
+        while not (max_frames and count >= max_frames):
+            if index % every:
+                if not cap.grab():
+                    return
+                index += 1
+                continue
+            ok, frame = cap.read()
+            if not ok:
+                return
+            count += 1
+            yield f"{src.path.stem}_f{index:06d}", frame, f"{src.path.name} frame {index}"
+            index += 1
+    finally:
+        cap.release()
+
+
+def _frame_names(files: Sequence[Path]) -> Dict[Path, str]:
+    """File -> output prefix: its stem, or stem_ext when two files share a stem."""
+    stems: Dict[str, int] = {}
+    for p in files:
+        stems[p.stem] = stems.get(p.stem, 0) + 1
+    return {p: (p.stem if stems[p.stem] == 1 else f"{p.stem}_{p.suffix.lstrip('.').lower()}") for p in files}
+
+
+# ----------------------------------------------------------------------------- plan
+@dataclass
+class _Plan:
+    layers: List[int]
+    gate: str
+    reduce: object                 # "mean" | "max" | channel index
+    reduce_tag: str
+    chart_reduce: str
+    cam_layers: Optional[List[int]]
+    composite: bool
+    heatmaps: bool
+    charts: bool
+
+    def names(self, frame: str, cam: Optional[str], cam_boxes: int, baseline: bool) -> List[str]:
+        out = []
+        if self.composite:
+            out.append(f"{frame}_composite.png")
+        for i in self.layers:
+            if self.heatmaps:
+                out.append(f"{frame}_L{i}-{self.gate}-{self.reduce_tag}.png")
+            if self.charts:
+                out += [f"{frame}_L{i}-channels-{self.chart_reduce}.png", f"{frame}_L{i}-channels-{self.chart_reduce}.csv"]
+        roles = ["model"] + (["baseline"] if baseline else [])
+        for role in roles:
+            if cam == "eigen":
+                out.append(f"{frame}_{role}-eigencam.png")
+            elif cam == "grad":
+                out += [f"{frame}_{role}-gradcam-box{k}.png" for k in range(cam_boxes)]
+        return out
+
+
+def _gam_block(detector, index: int):
+    m = detector.model.model[index]
+    return list(m)[-1] if hasattr(m, "__iter__") else m
+
+
+def _make_plan(args, det) -> _Plan:
+    gam_layers = [info.index for info in det.model.gam_layers()]
+    infos = det.model.layers
+    if args.layers:
+        if not gam_layers:
+            raise ExportError(f"--layers: {args.model} has no GAM layers (CAM still works: --cam eigen)")
+        bad = [i for i in args.layers if i not in gam_layers]
+        if bad:
+            raise ExportError(f"--layers: {', '.join(map(str, bad))} {'is' if len(bad) == 1 else 'are'} not GAM "
+                              f"layer{'s' if len(bad) > 1 else ''} of {args.model} (its GAM layers: "
+                              f"{', '.join(map(str, gam_layers))})")
+        layers = list(dict.fromkeys(args.layers))
+    else:
+        layers = gam_layers
+    for i in layers:
+        block = _gam_block(det, i)
+        if args.gate == "spatial" and block.spatial_attention is None and not args.no_heatmaps:
+            raise ExportError(f"--gate spatial: GAM layer {i} has no spatial gate (a channel-only block); "
+                              "use --gate channel or leave the layer out")
+        if args.gate == "channel" and block.channel_attention is None and not args.no_heatmaps:
+            raise ExportError(f"--gate channel: GAM layer {i} has no channel gate (a spatial-only block)")
+    if args.reduce == "channel":
+        if args.channel is None:
+            raise ExportError("--reduce channel needs --channel K")
+        for i in layers:
+            c = infos[i].channels
+            if not 0 <= args.channel < c:
+                raise ExportError(f"--channel {args.channel}: GAM layer {i} has {c} channels (0..{c - 1})")
+        reduce, tag = args.channel, f"ch{args.channel}"
+    else:
+        if args.channel is not None:
+            raise ExportError("--channel K only applies with --reduce channel")
+        reduce, tag = args.reduce, args.reduce
+    cam_layers = None
+    if args.cam_layers:
+        if not args.cam:
+            raise ExportError("--cam-layers only applies with --cam eigen|grad")
+        from .cam import _check_layers
+
+        try:
+            cam_layers = _check_layers(det, args.cam_layers)
+        except ValueError as exc:
+            raise ExportError(f"--cam-layers: {exc}") from None
+    if not 0.0 <= args.alpha <= 1.0:
+        raise ExportError(f"--alpha must be in [0, 1], got {args.alpha}")
+    if args.vrange is not None and not args.vrange[0] < args.vrange[1]:
+        raise ExportError(f"--vrange needs LOW < HIGH, got {args.vrange[0]} {args.vrange[1]}")
+    return _Plan(layers, args.gate, reduce, tag, args.chart_reduce, cam_layers,
+                 not args.no_composite, not args.no_heatmaps, not args.no_charts)
+
+
+def _check_existing(out: Path, src: _Source, plan: _Plan, args) -> None:
+    if args.force:
+        return
+    clash: List[Path] = []
+    if (out / SUMMARY_NAME).exists():
+        clash.append(out / SUMMARY_NAME)
+    if src.kind == "video":
+        clash += sorted(out.glob(f"{src.path.stem}_f[0-9]*_*"))[:1]
+    else:
+        names = _frame_names(src.files)
+        for p in src.files[:: args.every]:
+            for n in plan.names(names[p], args.cam, args.cam_boxes, bool(args.baseline)):
+                if (out / n).exists():
+                    clash.append(out / n)
+                    break
+    if clash:
+        raise FileExistsError(f"{clash[0]}: already exists ({'and other outputs ' if len(clash) > 1 else ''}"
+                              f"would be overwritten); use --force or another --out")
+
+
+# ----------------------------------------------------------------------------- statistics
+class _Stats:
+    """Running min / mean / max of each layer's gates over the exported frames."""
+
+    def __init__(self):
+        self.rows: Dict[int, dict] = {}
+
+    def add(self, a) -> None:
+        row = self.rows.setdefault(a.index, {"layer": a.index, "name": a.name, "frames": 0})
+        row["frames"] += 1
+        row["name"] = a.name
+        for which in ("spatial", "channel"):
+            g = a.spatial_gate if which == "spatial" else a.channel_gate
+            if g is None:
+                continue
+            s = row.setdefault(which, {"min": float("inf"), "max": float("-inf"), "sum": 0.0, "count": 0})
+            s["min"] = min(s["min"], float(g.min()))
+            s["max"] = max(s["max"], float(g.max()))
+            s["sum"] += float(g.double().sum())
+            s["count"] += int(g.numel())
+
+    def table(self) -> List[dict]:
+        out = []
+        for i in sorted(self.rows):
+            row = dict(self.rows[i])
+            for which in ("spatial", "channel"):
+                if which in row:
+                    s = row[which]
+                    row[which] = {"min": s["min"], "mean": s["sum"] / max(s["count"], 1), "max": s["max"]}
+            out.append(row)
+        return out
+
+
+def _print_table(rows: List[dict], file) -> None:
+    if not rows:
+        return
+    print(f"{'layer':>5}  {'name':<22} {'frames':>6}  {'spatial gate min / mean / max':<32} "
+          f"{'channel gate min / mean / max':<32}", file=file)
+    for r in rows:
+        cells = []
+        for which in ("spatial", "channel"):
+            s = r.get(which)
+            cells.append(f"{s['min']:.4g} / {s['mean']:.4g} / {s['max']:.4g}" if s else "-")
+        print(f"{r['layer']:>5}  {r['name']:<22} {r['frames']:>6}  {cells[0]:<32} {cells[1]:<32}", file=file)
+
+
+# ----------------------------------------------------------------------------- one frame
+def _model_name(spec: str) -> str:
+    p = Path(spec)
+    return p.name if p.suffix else spec
+
+
+def _export_frame(ctx: dict, frame: str, image: np.ndarray, what: str) -> List[Path]:
+    from . import figures as F
+    from .cam import eigen_cam, grad_cam
+
+    args, plan, det, base, out = ctx["args"], ctx["plan"], ctx["det"], ctx["base"], ctx["out"]
+    written: List[Path] = []
+    force = bool(args.force)
+    model_name, base_name = _model_name(args.model), _model_name(args.baseline or "")
+    vrange = tuple(args.vrange) if args.vrange else None
+    range_mode = "fixed" if vrange else "frame"
+
+    def save(rgb_or_text, name: str) -> None:
+        path = out / name
+        if isinstance(rgb_or_text, str):
+            F.save_text(rgb_or_text, path, overwrite=force)
+        else:
+            F.save_png(rgb_or_text, path, overwrite=force)
+        written.append(path)
+
+    res = det.predict(image, args.conf, args.iou, ctx["imgsz"], auto=not args.square)
+    base_res = base.predict(image, args.conf, args.iou, ctx["base_imgsz"], auto=not args.square) if base else None
+    labels = [res.label(i) for i in range(len(res))]
+    panels: List = []
+    reduce_txt = (f"{plan.gate} gate, channel {plan.reduce}" if isinstance(plan.reduce, int)
+                  else f"{plan.gate} gate, {plan.reduce} over channels")
+    for i in plan.layers:
+        a = res.attention_at(i)
+        ctx["stats"].add(a)
+        if plan.heatmaps or plan.composite:
+            values = a.image_map(plan.reduce, plan.gate)
+            vr = vrange or F.value_range(values)
+            panels.append(F.HeatPanel(f"layer {i}: {a.name}", values, vrange, f"{plan.gate} gate"))
+            if plan.heatmaps:
+                cap = F.caption_text(model_name, f"{i} {a.name}", reduce_txt, what)
+                fig = F.heatmap_figure(image, values, cmap=args.cmap, vrange=vr, range_mode=range_mode,
+                                       alpha=args.alpha, caption=cap, label=f"{plan.gate} gate")
+                save(fig, f"{frame}_L{i}-{plan.gate}-{plan.reduce_tag}.png")
+        if plan.charts:
+            gate = "channel" if a.channel_gate is not None else "spatial"
+            vec = a.channel_vector(plan.chart_reduce, gate=gate)
+            ids, vals = F.channel_bars(vec, args.sort, args.top_k)
+            title = f"layer {i} {a.name}: {gate} gate, {plan.chart_reduce} over H x W"
+            cap = F.caption_text(model_name, frame=what)
+            save(F.channel_chart_figure(vec, sort=args.sort, top_k=args.top_k, title=title, caption=cap,
+                                        ylabel=f"{gate} gate ({plan.chart_reduce})"),
+                 f"{frame}_L{i}-channels-{plan.chart_reduce}.png")
+            save(F.channel_csv(ids, vals, f"{gate}_gate_{plan.chart_reduce}"),
+                 f"{frame}_L{i}-channels-{plan.chart_reduce}.csv")
+    if args.cam:
+        roles = [("model", det, res, model_name, plan.cam_layers)]
+        if base is not None:
+            roles.append(("baseline", base, base_res, base_name, None))
+        for role, d, r, name, layers in roles:
+            if args.cam == "eigen":
+                jobs = [(eigen_cam(d, image, layers, imgsz=ctx["imgsz"] if d is det else ctx["base_imgsz"],
+                                   auto=not args.square), f"{frame}_{role}-eigencam.png")]
+            else:
+                jobs = [(grad_cam(d, image, r, k, layers), f"{frame}_{role}-gradcam-box{k}.png")
+                        for k in range(min(args.cam_boxes, len(r)))]
+            for cam, fname in jobs:
+                values = cam.image_map()
+                what_cam = cam.title + (f" ({r.label(cam.box)})" if cam.box is not None else "")
+                cap = F.caption_text(name, ", ".join(cam.layer_names), what_cam, what)
+                boxes = r.boxes[cam.box:cam.box + 1] if cam.box is not None else None
+                box_labels = [r.label(cam.box)] if cam.box is not None else None
+                box_classes = r.classes[cam.box:cam.box + 1] if cam.box is not None else None
+                fig = F.heatmap_figure(image, values, cmap=args.cmap, alpha=args.alpha, caption=cap,
+                                       label="CAM (relative)", boxes=boxes, box_labels=box_labels,
+                                       box_classes=box_classes)
+                save(fig, fname)
+                panels.append(F.HeatPanel(f"{role}: {cam.title}", values, None, "CAM (relative)"))
+    if plan.composite:
+        images = [F.ImagePanel(f"{model_name}: {len(res)} boxes", F.draw_boxes(image, res.boxes, labels, res.classes))]
+        if base_res is not None:
+            images.append(F.ImagePanel(f"{base_name}: {len(base_res)} boxes",
+                                       F.draw_boxes(image, base_res.boxes,
+                                                    [base_res.label(i) for i in range(len(base_res))],
+                                                    base_res.classes)))
+        cap = F.caption_text(model_name + (f" vs {base_name}" if base_name else ""), "",
+                             reduce_txt if plan.layers else "", what)
+        if vrange:
+            cap += f" | fixed range [{vrange[0]:g}, {vrange[1]:g}]"
+        fig = F.composite_figure(images, panels, image, cmap=args.cmap, alpha=args.alpha, caption=cap)
+        save(fig, f"{frame}_composite.png")
+    ctx["detections"].append({"frame": frame, "source": what, "model_boxes": len(res),
+                              "baseline_boxes": len(base_res) if base_res is not None else None,
+                              "ms": round(res.timings["total"], 1)})
+    return written
+
+
+# ----------------------------------------------------------------------------- entry point
+def run(argv: List[str]) -> int:
+    """Run ``gam-viewer export`` with ``argv`` (without the sub-command). Returns the exit status."""
+    args = _parser().parse_args(argv)
+    from .. import load_model
+    from . import figures as F
+
+    src = _open_source(args.source)
+    out = Path(args.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"--out {args.out}: exists and is not a folder")
+    det = load_model(args.model, device=args.device, channel_sigmoid=_switch(args.channel_sigmoid),
+                     shuffle=_switch(args.shuffle))
+    base = load_model(args.baseline, device=args.device, channel_sigmoid=_switch(args.channel_sigmoid),
+                      shuffle=_switch(args.shuffle)) if args.baseline else None
+    plan = _make_plan(args, det)
+    imgsz = args.imgsz or det.default_imgsz
+    from .letterbox import check_imgsz
+
+    try:
+        check_imgsz(imgsz, det.stride)
+        if base is not None:
+            check_imgsz(args.imgsz or base.default_imgsz, base.stride)
+    except ValueError as exc:
+        raise ExportError(f"--imgsz: {exc}") from None
+    if not (0 <= args.conf <= 1 and 0 <= args.iou <= 1):
+        raise ExportError(f"--conf and --iou must be in [0, 1], got {args.conf} and {args.iou}")
+    out.mkdir(parents=True, exist_ok=True)
+    _check_existing(out, src, plan, args)
+
+    ctx = {"args": args, "plan": plan, "det": det, "base": base, "out": out, "imgsz": imgsz,
+           "base_imgsz": args.imgsz or (base.default_imgsz if base else imgsz), "stats": _Stats(),
+           "detections": []}
+    total = src.total(args.every, args.max_frames)
+    written: List[Path] = []
+    unreadable: List[str] = []
+    t0 = time.perf_counter()
+    bar = _progress(total, args.quiet)
+    try:
+        for frame, image, what in _frames(src, args.every, args.max_frames):
+            if image is None:
+                unreadable.append(what)
+                print(f"gam-viewer: warning: {what}: cannot read this image, skipped", file=sys.stderr)
+            else:
+                written += _export_frame(ctx, frame, image, what)
+            bar.update(1)
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - t0
+    frames = len(ctx["detections"])
+    stats = ctx["stats"].table()
+    summary = {
+        "command": "gam-viewer export " + " ".join(argv),
+        "model": {"spec": args.model, "describe": det.describe(), "gam": [r.describe() for r in det.gam]},
+        "baseline": {"spec": args.baseline, "describe": base.describe()} if base else None,
+        "source": str(src.path), "source_kind": src.kind, "frames": frames, "seconds": round(elapsed, 2),
+        "imgsz": imgsz, "letterbox": "square" if args.square else "minimal padding",
+        "layers": plan.layers, "gate": plan.gate, "reduce": plan.reduce_tag, "cam": args.cam,
+        "files": [p.name for p in written], "unreadable": unreadable, "notes": src.skipped,
+        "per_frame": ctx["detections"], "layer_stats": stats,
+    }
+    F.save_text(json.dumps(summary, indent=2), out / SUMMARY_NAME, overwrite=args.force)
+    if not args.quiet:
+        print(f"exported {frames} frame{'s' if frames != 1 else ''} from {src.path} in {elapsed:.1f} s: "
+              f"{len(written) + 1} files in {out} (summary: {SUMMARY_NAME})")
+        for note in src.skipped:
+            print(f"note: {note}")
+        if unreadable:
+            print(f"note: {len(unreadable)} unreadable image(s) skipped")
+        if not plan.layers:
+            print(f"note: {args.model} has no GAM layers: no heatmaps or channel charts")
+        _print_table(stats, sys.stdout)
+    if frames == 0:
+        raise ExportError(f"--source {args.source}: no frame could be read")
+    return 0
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, quiet: bool):
+    if quiet:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm comes with grad-cam; stay useful without it
+        return _NoBar()
+    return tqdm(total=total, file=sys.stderr, unit="frame", desc="export", dynamic_ncols=True)
