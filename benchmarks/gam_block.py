@@ -66,22 +66,26 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def time_fn(fn, device, warmup, iters):
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    samples = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        samples.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(samples)
+def make_fn(m, x, backward):
+    if backward:
+        def fn():
+            m(x).float().sum().backward()
+    else:
+        @torch.inference_mode()
+        def fn():
+            m(x)
+    return fn
 
 
-def run_case(c, hw, batch, dtype, backward, device, channels_last, warmup, iters):
-    out = {}
-    for name, m in make_variants(c).items():
+def run_case(c, hw, batch, dtype, backward, device, channels_last, warmup, iters, compile_=False):
+    """Median ms per variant; variants are timed round-robin so drifting machine load hits all alike."""
+    fns = {}
+    variants = make_variants(c)
+    if compile_:
+        variants["ours paper compiled"] = torch.compile(GAM(c))
+    for name, m in variants.items():
+        if backward and name.startswith("ours") and "fused" in name:
+            continue  # fused blocks are for inference only
         m = m.to(device=device, dtype=dtype)
         m.train(backward)
         x = torch.randn(batch, c, hw, hw, device=device, dtype=dtype)
@@ -89,18 +93,20 @@ def run_case(c, hw, batch, dtype, backward, device, channels_last, warmup, iters
             m = m.to(memory_format=torch.channels_last)
             x = x.contiguous(memory_format=torch.channels_last)
         if backward:
-            if name.startswith("ours") and "fused" in name:
-                continue  # fused blocks are for inference only
             x.requires_grad_(True)
-
-            def fn():
-                m(x).float().sum().backward()
-        else:
-            @torch.inference_mode()
-            def fn():
-                m(x)
-        out[name] = time_fn(fn, device, warmup, iters)
-    return out
+        fns[name] = make_fn(m, x, backward)
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    samples = {name: [] for name in fns}
+    for _ in range(iters):
+        for name, fn in fns.items():
+            sync(device)
+            t0 = time.perf_counter()
+            fn()
+            sync(device)
+            samples[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: statistics.median(v) for name, v in samples.items()}
 
 
 def main(argv=None):
@@ -109,6 +115,7 @@ def main(argv=None):
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--out", default=None, help="JSON path")
+    ap.add_argument("--compile", action="store_true", help="add a torch.compile variant (default on CUDA)")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -124,7 +131,8 @@ def main(argv=None):
     rows = []
     for label, batch, dtype, backward, cl in cases:
         for c, hw in SHAPES:
-            t = run_case(c, hw, batch, dtype, backward, device, cl, args.warmup, args.iters)
+            t = run_case(c, hw, batch, dtype, backward, device, cl, args.warmup, args.iters,
+                         compile_=args.compile or device.type == "cuda")
             base = t["copied (permute+Linear)"]
             for name, ms in t.items():
                 rows.append({"case": label, "C": c, "HW": hw, "variant": name, "ms": round(ms, 3),

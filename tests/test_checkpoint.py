@@ -1,8 +1,6 @@
 """Safe checkpoint reading: official, fork, PyPI and Ultralytics files; refusals; errors; own format."""
 
-import io
 import os
-import pickle
 import subprocess
 import sys
 import zipfile

@@ -1,6 +1,6 @@
 """Turn raw head maps into boxes: decode (anchor-based and DFL), NMS, and mapping back to pixels."""
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torchvision
@@ -42,7 +42,7 @@ def decode_anchor(raw: Sequence[Tensor], anchors: Tensor, strides: Tensor, nc: i
         p = x.float().view(b, na, no, h, w).permute(0, 1, 3, 4, 2).sigmoid()
         s = float(strides[i])
 
-        def make(h=h, w=w, i=i, s=s, device=x.device):
+        def make(h=h, w=w, i=i, s=s, na=na, device=x.device):
             ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32),
                                     torch.arange(w, device=device, dtype=torch.float32), indexing="ij")
             grid = torch.stack((xs, ys), -1).view(1, 1, h, w, 2) - 0.5

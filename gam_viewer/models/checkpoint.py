@@ -332,7 +332,7 @@ def read_model(source: Union[str, Path], *, channel_sigmoid: Optional[bool] = No
         shipped, scale = configs.find_with_scale(str(source))
         if shipped is None:
             raise ModelLoadError(f"{source}: no such file, and not a shipped model name "
-                                 f"(shipped: {', '.join(configs.names())})")
+                                 f"(shipped: {configs.summary()})")
         path = shipped
     if path.is_dir():
         raise ModelLoadError(f"{path}: is a folder, not a model file")

@@ -268,7 +268,7 @@ def _zip_storages(zf: zipfile.ZipFile, prefix: str):
             try:
                 raw = zf.read(name)
             except KeyError:
-                raise CheckpointFormatError(f"storage {name!r} is missing: the file is truncated or damaged")
+                raise CheckpointFormatError(f"storage {name!r} is missing: the file is truncated or damaged") from None
             itemsize = torch.empty((), dtype=dtype).element_size()
             if len(raw) < numel * itemsize:
                 raise CheckpointFormatError(f"storage {name!r} is short: the file is truncated or damaged")
@@ -303,15 +303,15 @@ def load_checkpoint_dict(path: Union[str, Path]) -> Any:
         try:
             data = zf.read(pkl[0])
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise CheckpointFormatError(f"{path.name}: truncated or damaged ({exc})")
+            raise CheckpointFormatError(f"{path.name}: truncated or damaged ({exc})") from None
         try:
             return _RestrictedUnpickler(io.BytesIO(data), _zip_storages(zf, prefix)).load()
         except RefusedGlobal:
             raise
         except CheckpointFormatError as exc:
-            raise CheckpointFormatError(f"{path.name}: {exc}")
+            raise CheckpointFormatError(f"{path.name}: {exc}") from None
         except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, TypeError, AttributeError) as exc:
-            raise CheckpointFormatError(f"{path.name}: damaged checkpoint pickle ({exc})")
+            raise CheckpointFormatError(f"{path.name}: damaged checkpoint pickle ({exc})") from None
 
 
 # ----------------------------------------------------------------------------- walking placeholders

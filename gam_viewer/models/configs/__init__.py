@@ -51,3 +51,9 @@ def find_with_scale(name: str) -> Tuple[Optional[Path], Optional[str]]:
 
 def find(name: str) -> Optional[Path]:
     return find_with_scale(name)[0]
+
+
+def summary() -> str:
+    """The shipped names in one short line."""
+    return ("yolov5n, yolov5s, yolov5{n,s}-gam-{backbone,head,full}, "
+            "yolov5{n,s,m,l,x}u[-gam-{backbone,head,full}], yolov8{n,s,m,l,x}[-gam-{backbone,head,full}]")
