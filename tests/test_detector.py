@@ -160,7 +160,7 @@ def make_map(orig_hw=(300, 500), imgsz=320, auto=True, stride=8, channels=3, see
 
 def test_channel_vector_reductions_and_pixel_pick():
     a = make_map()
-    np.testing.assert_allclose(a.channel_vector("mean"), a.channel_gate.mean((1, 2)).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(a.channel_vector("mean"), a.channel_gate.double().mean((1, 2)).numpy(), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(a.channel_vector("max"), a.channel_gate.amax((1, 2)).numpy())
     assert a.channel_vector("mean").min() < 0  # never clipped to [0, 1]
     # the pixel at the centre of cell (col 7, row 4) picks that cell's vector
@@ -174,7 +174,7 @@ def test_channel_vector_reductions_and_pixel_pick():
 
 def test_spatial_map_reductions():
     a = make_map()
-    np.testing.assert_allclose(a.spatial_map("mean"), a.spatial_gate.mean(0).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(a.spatial_map("mean"), a.spatial_gate.double().mean(0).numpy(), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(a.spatial_map("max"), a.spatial_gate.amax(0).numpy())
     np.testing.assert_array_equal(a.spatial_map(2), a.spatial_gate[2].numpy())
     with pytest.raises(ValueError, match="channel 3 out of range"):

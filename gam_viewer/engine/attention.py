@@ -94,40 +94,37 @@ class AttentionMap:
     def channel_vector(self, reduce: str = "mean", at: Optional[Tuple[float, float]] = None,
                        gate: str = "channel") -> np.ndarray:
         """Per-channel values (C,): ``reduce`` over H x W, or the vector at original pixel ``at``."""
-        g = self.gate(gate)
+        g = self.gate(gate).numpy()  # numpy: single-threaded small reductions beat torch's pool here
         if at is not None:
             col, row = self.cell_at(*at)
-            return g[:, row, col].numpy().copy()
+            return g[:, row, col].copy()
+        flat = g.reshape(g.shape[0], -1)
         if reduce == "mean":
-            v = g.mean(dim=(1, 2))
-        elif reduce == "max":
-            v = g.amax(dim=(1, 2))
-        elif reduce == "min":
-            v = g.amin(dim=(1, 2))
-        elif reduce == "std":
-            v = g.flatten(1).std(dim=1)
-        else:
-            raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
-        return v.numpy()
+            return flat.mean(axis=1, dtype=np.float64).astype(np.float32)
+        if reduce == "max":
+            return flat.max(axis=1)
+        if reduce == "min":
+            return flat.min(axis=1)
+        if reduce == "std":
+            return flat.std(axis=1, ddof=1, dtype=np.float64).astype(np.float32)
+        raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
 
     def spatial_map(self, reduce: Union[str, int] = "mean", gate: str = "spatial") -> np.ndarray:
         """Layer-resolution map (h, w): ``reduce`` over channels, or one channel by index."""
-        g = self.gate(gate)
+        g = self.gate(gate).numpy()
         if isinstance(reduce, (int, np.integer)) and not isinstance(reduce, bool):
             if not 0 <= reduce < g.shape[0]:
                 raise ValueError(f"channel {reduce} out of range: layer {self.index} has {g.shape[0]} channels")
-            return g[int(reduce)].numpy().copy()
+            return g[int(reduce)].copy()
         if reduce == "mean":
-            m = g.mean(0)
-        elif reduce == "max":
-            m = g.amax(0)
-        elif reduce == "min":
-            m = g.amin(0)
-        elif reduce == "std":
-            m = g.std(0)
-        else:
-            raise ValueError(f"reduce must be one of {REDUCTIONS} or a channel index, got {reduce!r}")
-        return m.numpy()
+            return g.mean(axis=0, dtype=np.float64).astype(np.float32)
+        if reduce == "max":
+            return g.max(axis=0)
+        if reduce == "min":
+            return g.min(axis=0)
+        if reduce == "std":
+            return g.std(axis=0, ddof=1, dtype=np.float64).astype(np.float32)
+        raise ValueError(f"reduce must be one of {REDUCTIONS} or a channel index, got {reduce!r}")
 
     def image_map(self, reduce: Union[str, int] = "mean", gate: str = "spatial",
                   out_hw: Optional[Tuple[int, int]] = None) -> np.ndarray:

@@ -31,8 +31,9 @@ Implementation notes (the traps the design notes warn about):
   a module that returns the decoded predictions ``(B, N, 5 + nc)`` (no grid cache: the
   detector's cached grids were made under ``inference_mode`` and cannot join autograd);
 * models are fused by default and fused weights have ``requires_grad=False``; the input
-  is made to require gradients instead, which makes every activation differentiable. The
-  fused model is mathematically the unfused one in eval mode, so Grad-CAM is unaffected;
+  is made to require gradients instead, which makes every activation differentiable (all
+  weights are frozen for the pass, so no ``.grad`` is computed or left on the model). The
+  fused model is the unfused one in eval mode, so Grad-CAM is unaffected (tested: same map);
 * no layer here works in place, and the GAM blocks stop storing gates during a CAM pass
   (so the attention taps of the last ``predict`` are left as they were);
 * grad-cam 1.5.7's EigenCAM computes a full ``U`` in its SVD (seconds at P3 on a CPU); the
@@ -46,13 +47,16 @@ input, padding included): CAM values are relative, not comparable between frames
 
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..nn.heads import AnchorDetect
 from .attention import warp_to_image
+from .decode import decode_anchor, decode_dfl
 from .letterbox import Letterbox
 
 __all__ = ["CamLayer", "CamMap", "cam_layers", "default_cam_layers", "eigen_cam", "grad_cam", "CAM_METHODS"]
@@ -93,9 +97,14 @@ class CamMap:
     layer_names: Tuple[str, ...] = field(default_factory=tuple)
 
     @property
+    def label(self) -> str:
+        """``EigenCAM`` or ``Grad-CAM box 3``."""
+        return "EigenCAM" if self.method == "eigen" else f"Grad-CAM box {self.box}"
+
+    @property
     def title(self) -> str:
-        what = "EigenCAM" if self.method == "eigen" else f"Grad-CAM box {self.box}"
-        return f"{what}, layer{'s' if len(self.layers) > 1 else ''} {', '.join(map(str, self.layers))}"
+        """The label and the layers, e.g. ``EigenCAM, layers 17, 20, 23``."""
+        return f"{self.label}, layer{'s' if len(self.layers) > 1 else ''} {', '.join(map(str, self.layers))}"
 
     def image_map(self, out_hw: Optional[Tuple[int, int]] = None) -> np.ndarray:
         """The map on the original image (H0, W0), or resampled to ``out_hw``."""
@@ -104,10 +113,10 @@ class CamMap:
 
 # ----------------------------------------------------------------------------- layer choice
 def _head_sources(model) -> List[int]:
+    head = len(model.layers) - 1
     f = model.model[-1].f
     srcs = [f] if isinstance(f, int) else list(f)
-    n = len(model.layers)
-    return [s % n for s in srcs]
+    return [s if s >= 0 else head + s for s in srcs]   # -1 is the layer just before the head
 
 
 def cam_layers(detector) -> List[CamLayer]:
@@ -166,14 +175,10 @@ class _DecodedOutput(nn.Module):
     def __init__(self, detector):
         super().__init__()
         self.net = detector.model
-        self._detector = detector
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() and not x.requires_grad:
             x = x.detach().requires_grad_(True)  # fused weights are frozen: grads flow via the input
-        from .decode import decode_anchor, decode_dfl  # noqa: PLC0415 (kept local: same package)
-        from ..nn.heads import AnchorDetect
-
         raw = self.net(x)
         head = self.net.head
         if isinstance(head, AnchorDetect):
@@ -181,6 +186,7 @@ class _DecodedOutput(nn.Module):
         return decode_dfl(raw, head.stride, head.nc, head.reg_max, head.dfl, None)
 
 
+@lru_cache(maxsize=1)
 def _eigen_class():
     from pytorch_grad_cam import EigenCAM
 
@@ -212,8 +218,10 @@ def _first_component(batch: np.ndarray) -> np.ndarray:
 class _BoxScore:
     """grad-cam target: the class score of the candidate that became detection ``box``."""
 
-    def __init__(self, box_input_xyxy: np.ndarray, cls: int, score: float, objectness: bool):
+    def __init__(self, box_input_xyxy: np.ndarray, cls: int, score: float, objectness: bool,
+                 clip_xyxy: Tuple[float, float, float, float]):
         self.box = torch.as_tensor(box_input_xyxy, dtype=torch.float32)
+        self.clip = clip_xyxy  # the image content in input pixels: detections were clipped to it
         self.cls = int(cls)
         self.score = float(score)
         self.objectness = objectness
@@ -232,6 +240,9 @@ class _BoxScore:
             with torch.no_grad():
                 xywh = pred[:, :4].detach().float()
                 xyxy = torch.cat((xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2), 1)
+                cx1, cy1, cx2, cy2 = self.clip
+                xyxy[:, 0::2] = xyxy[:, 0::2].clamp(cx1, cx2)
+                xyxy[:, 1::2] = xyxy[:, 1::2].clamp(cy1, cy2)
                 b = self.box.to(xyxy.device)
                 lt = torch.maximum(xyxy[:, :2], b[:2])
                 rb = torch.minimum(xyxy[:, 2:], b[2:])
@@ -260,9 +271,15 @@ def _run_cam(detector, cam_cls, layers: List[int], x: torch.Tensor, targets, gra
     gams = model.gam_modules()
     keep = [g.keep_gates for g in gams]
     lock = getattr(detector, "_lock", None) or nullcontext()
-    with lock, torch.enable_grad() if grad else torch.no_grad():
+    with lock, torch.inference_mode(False), torch.enable_grad() if grad else torch.no_grad():
+        x = x.clone()  # a normal tensor even when the caller made it under inference_mode
         for g in gams:
             g.keep_gates = False
+        # gradients are wanted w.r.t. activations only: freeze every weight for the pass (the
+        # input carries requires_grad), so no .grad is left on the model and none is computed
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        for p in trainable:
+            p.requires_grad_(False)
         cam = cam_cls(_DecodedOutput(detector), [model.model[i] for i in layers])
         try:
             out = cam(x, targets=targets)
@@ -272,6 +289,8 @@ def _run_cam(detector, cam_cls, layers: List[int], x: torch.Tensor, targets, gra
             cam.outputs = None
             for g, k in zip(gams, keep):
                 g.keep_gates = k
+            for p in trainable:
+                p.requires_grad_(True)
     return np.ascontiguousarray(out[0], dtype=np.float32), grads
 
 
@@ -303,9 +322,7 @@ def grad_cam(detector, image, detections, box: int,
     (size, padding mode) is taken from ``detections`` so the pass sees the same input.
     Raises ValueError for a bad box or layer index, or detections from another image.
     """
-    from pytorch_grad_cam import GradCAM
-
-    from ..nn.heads import AnchorDetect
+    from pytorch_grad_cam import GradCAM  # slow to import (scikit-learn, scipy): only when used
 
     n = len(detections)
     if isinstance(box, bool) or not isinstance(box, (int, np.integer)):
@@ -326,8 +343,10 @@ def grad_cam(detector, image, detections, box: int,
     x1, y1, x2, y2 = (float(v) for v in detections.boxes[box])
     bx1, by1 = lb.orig_to_input(x1, y1)
     bx2, by2 = lb.orig_to_input(x2, y2)
+    h0, w0 = lb.orig_hw
+    content = (*lb.orig_to_input(0, 0), *lb.orig_to_input(w0, h0))
     target = _BoxScore(np.array([bx1, by1, bx2, by2]), int(detections.classes[box]), float(detections.scores[box]),
-                       objectness=isinstance(detector.model.head, AnchorDetect))
+                       objectness=isinstance(detector.model.head, AnchorDetect), clip_xyxy=content)
     out, grads = _run_cam(detector, GradCAM, idx, x, [target], grad=True)
     if target.iou < 0.5:
         raise ValueError(f"box {box} does not match any prediction of this model on this image "

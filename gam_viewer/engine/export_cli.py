@@ -6,9 +6,9 @@
 Per frame it writes (``F`` is the image's stem, or ``<video stem>_f000012``):
 
 * ``F_composite.png`` - the frame with each model's boxes | one heatmap per layer (and CAM);
-* ``F_L19-spatial-mean.png`` - each chosen GAM layer's gate map on the image, at the source's
-  resolution, with a colour bar of the real values and a caption;
-* ``F_L19-channels-mean.png`` and ``.csv`` - the layer's channel gate reduced over H x W;
+* ``F_L19-heatmap-spatial-mean.png`` - each chosen GAM layer's gate map on the image, at the
+  source's resolution, with a colour bar of the real values and a caption;
+* ``F_L19-chart-mean.png`` and ``.csv`` - the layer's channel gate reduced over H x W;
 * ``F_model-eigencam.png`` / ``F_baseline-eigencam.png`` or ``F_model-gradcam-box0.png`` ...
 
 and ``export-summary.json`` (files, frames, per-layer statistics). Nothing is overwritten
@@ -51,6 +51,16 @@ def _layer_list(text: str) -> List[int]:
     return out
 
 
+class _ExtendLayers(argparse.Action):
+    """``--layers 19 23``, ``--layers 19,23`` and repeated ``--layers`` all add up to one flat list."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        out = list(getattr(namespace, self.dest, None) or [])
+        for v in values:
+            out.extend(v)
+        setattr(namespace, self.dest, out)
+
+
 def _positive(text: str) -> int:
     try:
         v = int(text)
@@ -72,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--baseline", help="a second model to compare with (boxes and CAM)")
     ap.add_argument("--source", required=True, help="an image, a folder of images, or a video file")
     ap.add_argument("--out", required=True, help="output folder (created when missing)")
-    ap.add_argument("--layers", type=_layer_list, action="extend", metavar="L",
+    ap.add_argument("--layers", type=_layer_list, action=_ExtendLayers, nargs="+", metavar="L",
                     help="GAM layer indices, e.g. '--layers 19 23' or '--layers 19,23' (default: every GAM layer)")
     ap.add_argument("--gate", choices=("spatial", "channel"), default="spatial",
                     help="which GAM gate the heatmaps show (default: spatial)")
@@ -84,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--sort", action="store_true", help="channel chart: sort channels by value")
     ap.add_argument("--top-k", type=_positive, metavar="K", help="channel chart: only the K largest channels")
     ap.add_argument("--cam", choices=("eigen", "grad"), help="also write CAM maps: EigenCAM, or Grad-CAM per box")
-    ap.add_argument("--cam-layers", type=_layer_list, action="extend", metavar="L",
+    ap.add_argument("--cam-layers", type=_layer_list, action=_ExtendLayers, nargs="+", metavar="L",
                     help="CAM layer indices of --model (default: the layers feeding Detect); the baseline "
                          "always uses its own Detect inputs")
     ap.add_argument("--cam-boxes", type=_positive, default=1, metavar="K",
@@ -218,9 +228,9 @@ class _Plan:
             out.append(f"{frame}_composite.png")
         for i in self.layers:
             if self.heatmaps:
-                out.append(f"{frame}_L{i}-{self.gate}-{self.reduce_tag}.png")
+                out.append(f"{frame}_L{i}-heatmap-{self.gate}-{self.reduce_tag}.png")
             if self.charts:
-                out += [f"{frame}_L{i}-channels-{self.chart_reduce}.png", f"{frame}_L{i}-channels-{self.chart_reduce}.csv"]
+                out += [f"{frame}_L{i}-chart-{self.chart_reduce}.png", f"{frame}_L{i}-chart-{self.chart_reduce}.csv"]
         roles = ["model"] + (["baseline"] if baseline else [])
         for role in roles:
             if cam == "eigen":
@@ -231,8 +241,10 @@ class _Plan:
 
 
 def _gam_block(detector, index: int):
+    from torch import nn
+
     m = detector.model.model[index]
-    return list(m)[-1] if hasattr(m, "__iter__") else m
+    return list(m)[-1] if isinstance(m, nn.Sequential) else m
 
 
 def _make_plan(args, det) -> _Plan:
@@ -243,8 +255,8 @@ def _make_plan(args, det) -> _Plan:
             raise ExportError(f"--layers: {args.model} has no GAM layers (CAM still works: --cam eigen)")
         bad = [i for i in args.layers if i not in gam_layers]
         if bad:
-            raise ExportError(f"--layers: {', '.join(map(str, bad))} {'is' if len(bad) == 1 else 'are'} not GAM "
-                              f"layer{'s' if len(bad) > 1 else ''} of {args.model} (its GAM layers: "
+            what = "is not a GAM layer" if len(bad) == 1 else "are not GAM layers"
+            raise ExportError(f"--layers: {', '.join(map(str, bad))} {what} of {args.model} (its GAM layers: "
                               f"{', '.join(map(str, gam_layers))})")
         layers = list(dict.fromkeys(args.layers))
     else:
@@ -282,8 +294,12 @@ def _make_plan(args, det) -> _Plan:
         raise ExportError(f"--alpha must be in [0, 1], got {args.alpha}")
     if args.vrange is not None and not args.vrange[0] < args.vrange[1]:
         raise ExportError(f"--vrange needs LOW < HIGH, got {args.vrange[0]} {args.vrange[1]}")
-    return _Plan(layers, args.gate, reduce, tag, args.chart_reduce, cam_layers,
+    plan = _Plan(layers, args.gate, reduce, tag, args.chart_reduce, cam_layers,
                  not args.no_composite, not args.no_heatmaps, not args.no_charts)
+    if not plan.names("f", args.cam, args.cam_boxes, bool(args.baseline)):
+        raise ExportError("nothing to write: every output is switched off"
+                          + ("" if layers else f" and {args.model} has no GAM layers (try --cam eigen)"))
+    return plan
 
 
 def _check_existing(out: Path, src: _Source, plan: _Plan, args) -> None:
@@ -379,7 +395,6 @@ def _export_frame(ctx: dict, frame: str, image: np.ndarray, what: str) -> List[P
 
     res = det.predict(image, args.conf, args.iou, ctx["imgsz"], auto=not args.square)
     base_res = base.predict(image, args.conf, args.iou, ctx["base_imgsz"], auto=not args.square) if base else None
-    labels = [res.label(i) for i in range(len(res))]
     panels: List = []
     reduce_txt = (f"{plan.gate} gate, channel {plan.reduce}" if isinstance(plan.reduce, int)
                   else f"{plan.gate} gate, {plan.reduce} over channels")
@@ -394,7 +409,7 @@ def _export_frame(ctx: dict, frame: str, image: np.ndarray, what: str) -> List[P
                 cap = F.caption_text(model_name, f"{i} {a.name}", reduce_txt, what)
                 fig = F.heatmap_figure(image, values, cmap=args.cmap, vrange=vr, range_mode=range_mode,
                                        alpha=args.alpha, caption=cap, label=f"{plan.gate} gate")
-                save(fig, f"{frame}_L{i}-{plan.gate}-{plan.reduce_tag}.png")
+                save(fig, f"{frame}_L{i}-heatmap-{plan.gate}-{plan.reduce_tag}.png")
         if plan.charts:
             gate = "channel" if a.channel_gate is not None else "spatial"
             vec = a.channel_vector(plan.chart_reduce, gate=gate)
@@ -403,9 +418,9 @@ def _export_frame(ctx: dict, frame: str, image: np.ndarray, what: str) -> List[P
             cap = F.caption_text(model_name, frame=what)
             save(F.channel_chart_figure(vec, sort=args.sort, top_k=args.top_k, title=title, caption=cap,
                                         ylabel=f"{gate} gate ({plan.chart_reduce})"),
-                 f"{frame}_L{i}-channels-{plan.chart_reduce}.png")
+                 f"{frame}_L{i}-chart-{plan.chart_reduce}.png")
             save(F.channel_csv(ids, vals, f"{gate}_gate_{plan.chart_reduce}"),
-                 f"{frame}_L{i}-channels-{plan.chart_reduce}.csv")
+                 f"{frame}_L{i}-chart-{plan.chart_reduce}.csv")
     if args.cam:
         roles = [("model", det, res, model_name, plan.cam_layers)]
         if base is not None:
@@ -419,7 +434,7 @@ def _export_frame(ctx: dict, frame: str, image: np.ndarray, what: str) -> List[P
                         for k in range(min(args.cam_boxes, len(r)))]
             for cam, fname in jobs:
                 values = cam.image_map()
-                what_cam = cam.title + (f" ({r.label(cam.box)})" if cam.box is not None else "")
+                what_cam = cam.label + (f" ({r.label(cam.box)})" if cam.box is not None else "")
                 cap = F.caption_text(name, ", ".join(cam.layer_names), what_cam, what)
                 boxes = r.boxes[cam.box:cam.box + 1] if cam.box is not None else None
                 box_labels = [r.label(cam.box)] if cam.box is not None else None
@@ -430,12 +445,9 @@ def _export_frame(ctx: dict, frame: str, image: np.ndarray, what: str) -> List[P
                 save(fig, fname)
                 panels.append(F.HeatPanel(f"{role}: {cam.title}", values, None, "CAM (relative)"))
     if plan.composite:
-        images = [F.ImagePanel(f"{model_name}: {len(res)} boxes", F.draw_boxes(image, res.boxes, labels, res.classes))]
+        images = [_boxes_panel(F, model_name, image, res)]
         if base_res is not None:
-            images.append(F.ImagePanel(f"{base_name}: {len(base_res)} boxes",
-                                       F.draw_boxes(image, base_res.boxes,
-                                                    [base_res.label(i) for i in range(len(base_res))],
-                                                    base_res.classes)))
+            images.append(_boxes_panel(F, base_name, image, base_res))
         cap = F.caption_text(model_name + (f" vs {base_name}" if base_name else ""), "",
                              reduce_txt if plan.layers else "", what)
         if vrange:
@@ -446,6 +458,19 @@ def _export_frame(ctx: dict, frame: str, image: np.ndarray, what: str) -> List[P
                               "baseline_boxes": len(base_res) if base_res is not None else None,
                               "ms": round(res.timings["total"], 1)})
     return written
+
+
+MAX_DRAWN_BOXES = 100   # a composite with more boxes is unreadable (random weights give 1000)
+MAX_LABELLED_BOXES = 40
+
+
+def _boxes_panel(F, name: str, image: np.ndarray, res):
+    n = min(len(res), MAX_DRAWN_BOXES)   # detections come sorted by score
+    labels = [res.label(i) for i in range(n)] if n <= MAX_LABELLED_BOXES else None
+    title = f"{name}: {len(res)} box{'es' if len(res) != 1 else ''}"
+    if n < len(res):
+        title += f" (the {n} best drawn)"
+    return F.ImagePanel(title, F.draw_boxes(image, res.boxes[:n], labels, res.classes[:n]))
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -498,6 +523,8 @@ def run(argv: List[str]) -> int:
         bar.close()
     elapsed = time.perf_counter() - t0
     frames = len(ctx["detections"])
+    if frames == 0:
+        raise ExportError(f"--source {args.source}: no frame could be read")
     stats = ctx["stats"].table()
     summary = {
         "command": "gam-viewer export " + " ".join(argv),
@@ -520,8 +547,6 @@ def run(argv: List[str]) -> int:
         if not plan.layers:
             print(f"note: {args.model} has no GAM layers: no heatmaps or channel charts")
         _print_table(stats, sys.stdout)
-    if frames == 0:
-        raise ExportError(f"--source {args.source}: no frame could be read")
     return 0
 
 

@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 __all__ = [
-    "COLORMAPS", "colormap_lut", "value_range", "normalize", "apply_colormap", "overlay", "out_of_range",
+    "COLORMAPS", "colormap_lut", "value_range", "normalize", "colour_index", "apply_colormap", "overlay", "out_of_range",
     "draw_boxes", "box_colour", "caption_text", "channel_bars", "HeatPanel", "ImagePanel",
     "heatmap_figure", "channel_chart_figure", "channel_csv", "composite_figure",
     "encode_png", "write_atomic", "save_png", "save_text", "free_path",
@@ -128,20 +128,35 @@ def out_of_range(values: np.ndarray, vrange: Range) -> Tuple[bool, bool]:
     return bool(np.nanmin(v) < vrange[0]), bool(np.nanmax(v) > vrange[1])
 
 
+def colour_index(values: np.ndarray, vrange: Range) -> np.ndarray:
+    """uint8 LUT index (0..255) of each value over ``vrange`` (NaN -> 0, outside -> the ends)."""
+    lo, hi = vrange
+    a = np.subtract(values, np.float32(lo), dtype=np.float32)
+    a *= np.float32(255.0 / (hi - lo))
+    a += np.float32(0.5)
+    np.clip(a, 0.0, 255.0, out=a)
+    if not np.isfinite(a).all():
+        np.nan_to_num(a, copy=False, nan=0.0)
+    return a.astype(np.uint8)
+
+
+@lru_cache(maxsize=None)
+def _lut_cv(name: str, order: str) -> np.ndarray:
+    lut = _lut_u8(name)
+    lut = lut[:, ::-1] if order == "bgr" else lut   # cv2.applyColorMap writes the table's channels as given
+    return np.ascontiguousarray(lut.reshape(256, 1, 3))
+
+
 def apply_colormap(values: np.ndarray, cmap: str = "viridis", vrange: Optional[Range] = None,
                    channel_order: str = "rgb") -> np.ndarray:
     """Colour a 2-D map: (H, W, 3) uint8 in ``channel_order`` ("rgb" or "bgr")."""
     values = np.asarray(values)
     if values.ndim != 2:
         raise ValueError(f"a heatmap must be 2-D (H x W), got shape {values.shape}")
-    vrange = vrange or value_range(values)
-    idx = (normalize(values, vrange) * 255.0 + 0.5).astype(np.uint8)
-    lut = colormap_lut(cmap)
-    if channel_order == "bgr":
-        lut = lut[:, ::-1]
-    elif channel_order != "rgb":
+    if channel_order not in ("rgb", "bgr"):
         raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
-    return np.ascontiguousarray(lut[idx])
+    vrange = vrange or value_range(values)
+    return cv2.applyColorMap(colour_index(values, vrange), _lut_cv(_check_cmap(cmap), channel_order))
 
 
 def overlay(image: np.ndarray, values: np.ndarray, cmap: str = "viridis", vrange: Optional[Range] = None,
@@ -382,7 +397,7 @@ def heatmap_layout(h: int, w: int, dpi: int = 100) -> dict:
     margin = int(round(max(6, fs_px * 0.8)))
     gap = int(round(fs_px * 0.8))
     bar = int(round(max(10, fs_px * 1.2)))
-    labels = int(round(fs_px * 7.5))                      # tick labels + axis label
+    labels = int(round(fs_px * 8.5))                      # tick labels (up to ~10 characters) + axis label
     return {"fontsize": fs, "margin": margin, "gap": gap, "bar": bar,
             "width": margin + w + gap + bar + labels + margin}
 
@@ -404,7 +419,9 @@ def channel_chart_figure(values: np.ndarray, *, sort: bool = False, top_k: Optio
     colours = np.where(vals >= 0, "#3465a4", "#c0392b").astype(object)
     if marked is not None:
         colours[ids == marked] = "#f0a30a"
-    ax.bar(x, vals, width=0.85 if len(ids) < 400 else 1.0, color=list(colours), linewidth=0)
+    px_per_bar = 0.9 * width / max(len(ids), 1)
+    dense = px_per_bar < 6          # gaps of a pixel or less alias into stripes: draw touching bars
+    ax.bar(x, vals, width=1.0 if dense else 0.85, color=list(colours), linewidth=0, antialiased=not dense)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xlim(-0.6, len(ids) - 0.4)
     lo, hi = float(min(0.0, vals.min())), float(max(0.0, vals.max()))
