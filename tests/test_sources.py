@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gam_viewer.engine.sources import (
-    CameraSource, Frame, ImageListSource, SourceError, StreamSource, VideoSource, classify, list_images,
+    CameraSource, Frame, SourceError, StreamSource, VideoSource, classify, list_images,
     open_paths, open_source,
 )
 

@@ -10,7 +10,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
 
 __all__ = ["BoxesItem", "class_color"]
@@ -33,30 +33,57 @@ def _text_color(bg: QColor) -> QColor:
 
 
 class BoxesItem(pg.GraphicsObject):
-    """All boxes of one result. ``set_boxes`` replaces them; nothing else is needed."""
+    """All boxes of one result. ``set_boxes`` replaces them; nothing else is needed.
+
+    Everything that does not depend on the zoom (pens, label texts and their widths) is
+    prepared once in ``set_boxes``; ``paint`` maps all boxes to the screen in one numpy step
+    and draws them with one ``drawRects`` per colour. At most ``MAX_LABELS`` labels are drawn
+    (the highest-scoring boxes come first from NMS); more would only cover the picture.
+    """
 
     LABEL_MARGIN_PX = 60.0   # room for labels outside the union of the boxes
+    MAX_LABELS = 100
 
     def __init__(self):
         super().__init__()
-        self._boxes = np.zeros((0, 4), np.float32)
+        self._boxes = np.zeros((0, 4), np.float64)
         self._colors: List[QColor] = []
         self._labels: Optional[List[str]] = None
+        self._groups: List[tuple] = []       # (pen, indices) per colour
+        self._texts: List[tuple] = []        # (text, width, fill colour, text pen) per label
         self._width = 2
         self._rect = QRectF()
         self._margin = 0.0
         self._font = QFont()
         self._font.setPointSizeF(max(8.0, self._font.pointSizeF() * 0.9))
+        fm = QFontMetricsF(self._font)
+        self._th, self._ascent = fm.height(), fm.ascent()
 
     # ------------------------------------------------------------------ data
     def set_boxes(self, boxes: np.ndarray, colors: Sequence[QColor], labels: Optional[Sequence[str]] = None,
                   line_width: int = 2) -> None:
-        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         self.prepareGeometryChange()
         self._boxes = boxes
-        self._colors = list(colors)
+        self._colors = list(colors) + [QColor(255, 255, 0)] * max(0, len(boxes) - len(colors))
         self._labels = list(labels) if labels is not None else None
         self._width = max(1, int(line_width))
+        groups = {}
+        for i, c in enumerate(self._colors[: len(boxes)]):
+            groups.setdefault(c.rgba(), (c, []))[1].append(i)
+        self._groups = []
+        for c, idx in groups.values():
+            pen = QPen(c, self._width)
+            pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+            self._groups.append((pen, np.asarray(idx)))
+        self._texts = []
+        if self._labels:
+            fm = QFontMetricsF(self._font)
+            pens = {}
+            for i, text in enumerate(self._labels[: min(len(boxes), self.MAX_LABELS)]):
+                c = self._colors[i]
+                pen = pens.get(c.rgba()) or pens.setdefault(c.rgba(), QPen(_text_color(c)))
+                self._texts.append((text, fm.horizontalAdvance(text) + 4.0, c, pen))
         if len(boxes):
             x1, y1 = float(boxes[:, 0].min()), float(boxes[:, 1].min())
             x2, y2 = float(boxes[:, 2].max()), float(boxes[:, 3].max())
@@ -76,6 +103,10 @@ class BoxesItem(pg.GraphicsObject):
     def labels(self) -> List[str]:
         return list(self._labels or [])
 
+    @property
+    def line_width(self) -> int:
+        return self._width
+
     # ------------------------------------------------------------------ geometry
     def _update_margin(self) -> None:
         px = self.pixelLength(pg.Point(1, 0)) if self.scene() is not None else None
@@ -92,37 +123,39 @@ class BoxesItem(pg.GraphicsObject):
         return self._rect.adjusted(-m, -m, m, m)
 
     # ------------------------------------------------------------------ painting
+    def _device_boxes(self, tr) -> np.ndarray:
+        """Boxes in device pixels (x1, y1, x2, y2), for the scale + translate views pyqtgraph uses."""
+        b = self._boxes
+        if tr.m12() == 0 and tr.m21() == 0:
+            sx, sy, dx, dy = tr.m11(), tr.m22(), tr.dx(), tr.dy()
+            d = b * np.array([sx, sy, sx, sy]) + np.array([dx, dy, dx, dy])
+        else:  # rotated or sheared (not used by the panes, but stay correct)
+            rects = [tr.mapRect(QRectF(x1, y1, x2 - x1, y2 - y1)) for x1, y1, x2, y2 in b]
+            d = np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rects]).reshape(-1, 4)
+        x1, x2 = np.minimum(d[:, 0], d[:, 2]), np.maximum(d[:, 0], d[:, 2])
+        y1, y2 = np.minimum(d[:, 1], d[:, 3]), np.maximum(d[:, 1], d[:, 3])
+        return np.stack([x1, y1, x2, y2], axis=1)
+
     def paint(self, p, *args):
-        n = len(self._boxes)
-        if not n:
+        if not len(self._boxes):
             return
-        tr = p.transform()
+        dev = self._device_boxes(p.transform())
         p.save()
         p.resetTransform()
         p.setRenderHint(p.RenderHint.Antialiasing, False)
-        p.setFont(self._font)
-        fm = QFontMetricsF(self._font)
-        th = fm.height()
-        pad = 2.0
-        for i in range(n):
-            x1, y1, x2, y2 = (float(v) for v in self._boxes[i])
-            r = tr.mapRect(QRectF(x1, y1, x2 - x1, y2 - y1))
-            color = self._colors[i] if i < len(self._colors) else QColor(255, 255, 0)
-            pen = QPen(color, self._width)
-            pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        for pen, idx in self._groups:
             p.setPen(pen)
-            p.setBrush(Qt.BrushStyle.NoBrush)
-            p.drawRect(r)
-            if self._labels is None or i >= len(self._labels) or not self._labels[i]:
-                continue
-            text = self._labels[i]
-            tw = fm.horizontalAdvance(text) + 2 * pad
-            top = r.top() - th - self._width / 2
-            if top < 0:  # no room above (top of the view): put the label inside the box
-                top = r.top() + self._width / 2
-            box = QRectF(r.left() - self._width / 2, top, tw, th)
-            p.fillRect(box, color)
-            p.setPen(_text_color(color))
-            p.drawText(box.adjusted(pad, 0, 0, 0), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
-                       text)
+            p.drawRects([QRectF(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in dev[idx].tolist()])
+        if self._texts:
+            p.setFont(self._font)
+            th, asc, half = self._th, self._ascent, self._width / 2
+            for (text, tw, fill, text_pen), (x1, y1, _, _) in zip(self._texts, dev.tolist()):
+                top = y1 - th - half
+                if top < 0:  # no room above (top of the view): put the label inside the box
+                    top = y1 + half
+                left = x1 - half
+                p.fillRect(QRectF(left, top, tw, th), fill)
+                p.setPen(text_pen)
+                p.drawText(QPointF(left + 2.0, top + asc), text)
         p.restore()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from ..engine.sources import Frame
 from .model_spec import SIDES, InferenceParams, ModelInfo, ModelSpec
@@ -40,6 +40,7 @@ class FrameResult:
     params: InferenceParams
     t_read: float                             # perf_counter at decode
     t_done: float                             # perf_counter when both results were in
+    serials: Dict[str, int] = field(default_factory=dict)   # side -> which model (worker serial)
 
     @property
     def gam(self):
@@ -59,6 +60,7 @@ class PipelineStats:
     shown_fps: float = 0.0        # results per second reaching the screen (recent window)
     latency_ms: float = 0.0       # decode -> both results in, last frame
     decoded: int = 0              # frames decoded since the source was opened
+    frames: int = 0               # frames the source went through (decoded + skipped undecoded)
     shown: int = 0                # results emitted since the source was opened
     dropped: int = 0              # frames decoded or due but never shown
     source_fps: Optional[float] = None
@@ -78,8 +80,10 @@ class RateMeter:
         while self.times and t - self.times[0] > self.window:
             self.times.popleft()
 
-    def rate(self) -> float:
-        if len(self.times) < 2:
+    def rate(self, now: Optional[float] = None) -> float:
+        """Events per second; 0 once nothing happened for a whole window."""
+        now = time.perf_counter() if now is None else now
+        if len(self.times) < 2 or now - self.times[-1] > self.window:
             return 0.0
         span = self.times[-1] - self.times[0]
         return (len(self.times) - 1) / span if span > 0 else 0.0
@@ -109,6 +113,7 @@ class _Lane(QObject):
         self.unload.connect(self.worker.unload)
         self.thread.finished.connect(self.worker.deleteLater)
         self.info: Optional[ModelInfo] = None
+        self.serial = 0
         self.loading = 0
         self.busy_seq: Optional[int] = None
 
@@ -136,6 +141,7 @@ class Pipeline(QObject):
     _seek = Signal(int)
     _speed = Signal(float)
     _loop = Signal(bool)
+    _stop_reader = Signal()
 
     def __init__(self, loader: Optional[Callable[[ModelSpec], object]] = None, parent: Optional[QObject] = None):
         super().__init__(parent)
@@ -153,6 +159,8 @@ class Pipeline(QObject):
                           (self._seek, self._reader.seek), (self._speed, self._reader.set_speed),
                           (self._loop, self._reader.set_loop)):
             sig.connect(slot)
+        # shutdown runs in the reader thread (its timer lives there), and shutdown() waits for it
+        self._stop_reader.connect(self._reader.shutdown, Qt.ConnectionType.BlockingQueuedConnection)
         r = self._reader
         r.frame_available.connect(self._on_frame_available)
         r.opened.connect(self._on_opened)
@@ -263,7 +271,7 @@ class Pipeline(QObject):
                     infer[side] = float(det.timings.get("total", 0.0))
         return PipelineStats(
             shown_fps=self._meter.rate(), latency_ms=r.latency_ms if r else 0.0,
-            decoded=self._reader.decoded, shown=self._shown,
+            decoded=self._reader.decoded, frames=self._reader.decoded + self._reader.skipped, shown=self._shown,
             dropped=self._slot.dropped + self._reader.skipped + self._dropped_pending,
             source_fps=self.source_info.fps if self.source_info else None, infer_ms=infer)
 
@@ -272,9 +280,9 @@ class Pipeline(QObject):
         if self._closed:
             return
         self._closed = True
+        self._stop_reader.emit()
         self._reader_thread.quit()
         self._reader_thread.wait()
-        self._reader.shutdown()
         for lane in self.lanes.values():
             lane.thread.quit()
         for lane in self.lanes.values():
@@ -305,13 +313,13 @@ class Pipeline(QObject):
             return
         self._submit(packet)
 
-    @Slot(str, int, object, str)
-    def _on_finished(self, side: str, seq: int, detections, error: str) -> None:
+    @Slot(str, int, object, str, int)
+    def _on_finished(self, side: str, seq: int, detections, error: str, serial: int) -> None:
         lane = self.lanes[side]
         if lane.busy_seq != seq:
             return
         lane.busy_seq = None
-        self._partial[side] = (detections, error)
+        self._partial[side] = (detections, error, serial)
         if error:
             self.inference_failed.emit(side, error)
         if self.busy:
@@ -319,17 +327,25 @@ class Pipeline(QObject):
         packet = self._current
         result = FrameResult(
             seq=seq, frame=packet.frame, rgb=packet.rgb,
-            detections={s: self._partial.get(s, (None, ""))[0] for s in SIDES},
-            errors={s: e for s, (_, e) in self._partial.items() if e},
+            detections={s: self._partial[s][0] for s in SIDES},
+            errors={s: p[1] for s, p in self._partial.items() if p[1]},
             models={s: self.lanes[s].info for s in SIDES}, params=self.params,
-            t_read=packet.t_read, t_done=time.perf_counter())
+            t_read=packet.t_read, t_done=time.perf_counter(),
+            serials={s: p[2] for s, p in self._partial.items()})
         self._shown += 1
         self._meter.tick(result.t_done)
         self.last_result = result
         self.result_ready.emit(result)
-        if self._pending is not None and not self._closed:
+        if self._closed:
+            return
+        if self._pending is not None:
             nxt, self._pending = self._pending, None
             self._dispatch(nxt)
+        elif not self.playing and self._stale(result):
+            self.rerun()  # a model changed while this frame was running
+
+    def _stale(self, result: Optional[FrameResult]) -> bool:
+        return result is not None and any(result.serials.get(s) != lane.serial for s, lane in self.lanes.items())
 
     # ------------------------------------------------------------------ reader and model events
     @Slot(object)
@@ -346,13 +362,14 @@ class Pipeline(QObject):
         self.playing = playing
         self.playing_changed.emit(playing)
 
-    @Slot(str, object)
-    def _on_loaded(self, side: str, info) -> None:
+    @Slot(str, object, int)
+    def _on_loaded(self, side: str, info, serial: int) -> None:
         lane = self.lanes[side]
         lane.loading = max(0, lane.loading - 1)
         lane.info = info
+        lane.serial = serial
         self.model_loaded.emit(side, info)
-        if not self.playing:
+        if not self.playing and not self.busy and self._stale(self.last_result):
             self.rerun()
 
     @Slot(str, str)

@@ -225,8 +225,9 @@ class SourceReader(QObject):
         return (fps or SLIDESHOW_FPS) * self._speed
 
     def _restart_clock(self) -> None:
+        """From now on, frame ``k`` is due at ``t0 + (k - k0) / rate`` (k0: the frame on screen)."""
         self._t0 = time.perf_counter()
-        self._k0 = self.source.position if self.source is not None else 0
+        self._k0 = (self.source.position if self.source is not None else 0) - 1
 
     def _read_one(self) -> bool:
         """Decode the next frame into the mailbox; False at the end or on an error."""
@@ -263,7 +264,12 @@ class SourceReader(QObject):
             self._timer.start(0)  # blocking reads pace themselves; let queued commands in between
             return
         rate = self._rate()
-        due = self._k0 + int(math.floor((time.perf_counter() - self._t0) * rate))
+        now = time.perf_counter()
+        wait = self._t0 + (src.position - self._k0) / rate - now
+        if wait > 0.002:  # woken early (or play just pressed): the next frame is not due yet
+            self._timer.start(int(math.ceil(wait * 1000)))
+            return
+        due = self._k0 + int(math.floor((now - self._t0) * rate))
         behind = due - src.position
         if behind > 0:
             try:
@@ -290,8 +296,9 @@ class SourceReader(QObject):
         next_due = self._t0 + (src.position - self._k0) / rate
         self._timer.start(max(0, int(round((next_due - time.perf_counter()) * 1000))))
 
+    @Slot()
     def shutdown(self) -> None:
-        """Stop and release the source; call from the reader thread or after it has finished."""
+        """Stop and release the source (runs in the reader thread: its timer lives there)."""
         self._timer.stop()
         self._playing = False
         self._close_source()

@@ -46,9 +46,9 @@ def one_line(exc: BaseException, prefix: str = "") -> str:
 
 
 class InferenceWorker(QObject):
-    loaded = Signal(str, object)                  # side, ModelInfo
+    loaded = Signal(str, object, int)             # side, ModelInfo (None after unload), model serial
     load_failed = Signal(str, str)                # side, one-line reason
-    finished = Signal(str, int, object, str)      # side, seq, Detections or None, error ('' when none)
+    finished = Signal(str, int, object, str, int)  # side, seq, Detections or None, error ('' if none), serial
 
     def __init__(self, side: str, loader: Optional[Callable[[ModelSpec], object]] = None):
         super().__init__()
@@ -56,6 +56,7 @@ class InferenceWorker(QObject):
         self.loader = loader or default_loader
         self.detector = None
         self.spec: Optional[ModelSpec] = None
+        self.serial = 0   # which model: +1 on every change, so results can be matched to models
 
     @Slot(object)
     def load(self, spec: ModelSpec) -> None:
@@ -66,8 +67,12 @@ class InferenceWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - any failure keeps the previous model
             self.load_failed.emit(self.side, one_line(exc, "" if spec.label in str(exc) else f"{spec.label}: "))
             return
+        self._use(det, spec, info)
+
+    def _use(self, det, spec, info) -> None:
         self.detector, self.spec = det, spec
-        self.loaded.emit(self.side, info)
+        self.serial += 1
+        self.loaded.emit(self.side, info, self.serial)
 
     @Slot(object, object)
     def adopt(self, detector, spec: ModelSpec) -> None:
@@ -76,24 +81,22 @@ class InferenceWorker(QObject):
         except Exception as exc:  # noqa: BLE001
             self.load_failed.emit(self.side, one_line(exc, f"{spec.label}: "))
             return
-        self.detector, self.spec = detector, spec
-        self.loaded.emit(self.side, info)
+        self._use(detector, spec, info)
 
     @Slot()
     def unload(self) -> None:
-        self.detector, self.spec = None, None
-        self.loaded.emit(self.side, None)
+        self._use(None, None, None)
 
     @Slot(object)
     def run(self, job: Job) -> None:
         det = self.detector
         if det is None:
-            self.finished.emit(self.side, job.seq, None, "")
+            self.finished.emit(self.side, job.seq, None, "", self.serial)
             return
         p = job.params
         try:
             result = det.predict(job.frame.image, conf=p.conf, iou=p.iou, imgsz=p.imgsz, attention=p.attention)
         except Exception as exc:  # noqa: BLE001 - a model that throws must not take the app down
-            self.finished.emit(self.side, job.seq, None, one_line(exc))
+            self.finished.emit(self.side, job.seq, None, one_line(exc), self.serial)
             return
-        self.finished.emit(self.side, job.seq, result, "")
+        self.finished.emit(self.side, job.seq, result, "", self.serial)

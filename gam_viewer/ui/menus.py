@@ -1,0 +1,86 @@
+"""The menu bar and its keyboard shortcuts, wired to MainWindow methods."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMainWindow
+
+__all__ = ["build_menus", "recent_label"]
+
+
+def recent_label(entry: str) -> str:
+    if entry.isdigit():
+        return f"camera {entry}"
+    if "://" in entry:
+        return entry
+    p = Path(entry)
+    return f"{p.name}/  ({p.parent})" if p.is_dir() else f"{p.name}  ({p.parent})"
+
+
+def build_menus(win: QMainWindow) -> SimpleNamespace:
+    """Create every menu and action of ``win``; returns the actions by name."""
+    a = SimpleNamespace()
+    bar = win.menuBar()
+
+    def act(menu, text, slot, shortcut=None, tip=None, checkable=False):
+        action = QAction(text, win)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    m = bar.addMenu("&File")
+    a.open = act(m, "&Open…", win.open_files_dialog, QKeySequence.StandardKey.Open,
+                 "Open images, a video, or model files")
+    a.open_folder = act(m, "Open &folder…", win.open_folder_dialog, "Ctrl+Shift+O", "Open a folder of images")
+    a.open_camera = act(m, "Open &webcam…", win.open_camera_dialog, "Ctrl+Shift+C")
+    a.open_stream = act(m, "Open stream &URL…", win.open_stream_dialog, "Ctrl+Shift+U")
+    a.recent_menu = m.addMenu("&Recent")
+    a.recent_menu.aboutToShow.connect(win.fill_recent_menu)
+    a.demo_images = act(m, "Demo &images", win.open_demo_images)
+    a.demo_video = act(m, "Demo &video", win.open_demo_video)
+    m.addSeparator()
+    a.screenshot = act(m, "&Save screenshot…", win.save_screenshot_dialog, QKeySequence.StandardKey.Save,
+                       "Save both panes as a PNG")
+    m.addSeparator()
+    a.quit = act(m, "&Quit", win.close, QKeySequence.StandardKey.Quit)
+
+    m = bar.addMenu("&Models")
+    a.open_gam = act(m, "Open &GAM-YOLO model…", lambda: win.pickers["gam"].choose_file())
+    a.open_base = act(m, "Open &baseline model…", lambda: win.pickers["baseline"].choose_file())
+    a.demo_pair = act(m, "Load the &demo pair", win.load_demo_pair, "Ctrl+L")
+    m.addSeparator()
+    a.unload_gam = act(m, "Close the GAM-YOLO model", lambda: win.pipeline.unload_model("gam"))
+    a.unload_base = act(m, "Close the baseline model", lambda: win.pipeline.unload_model("baseline"))
+
+    m = bar.addMenu("&Playback")
+    a.play = act(m, "&Play / pause", win.pipeline.toggle_play, "Space")
+    a.next = act(m, "&Next image / frame", lambda: win.pipeline.step(1), "Right")
+    a.prev = act(m, "P&revious image / frame", lambda: win.pipeline.step(-1), "Left")
+    a.next10 = act(m, "Forward 10", lambda: win.pipeline.step(10), "PgDown")
+    a.prev10 = act(m, "Back 10", lambda: win.pipeline.step(-10), "PgUp")
+    a.first = act(m, "&First", lambda: win.pipeline.seek(0), "Home")
+    a.loop = act(m, "&Loop", win.transport.loop.setChecked, checkable=True)
+    win.transport.loop.toggled.connect(a.loop.setChecked)
+
+    m = bar.addMenu("&View")
+    a.fit = act(m, "&Fit frame", win.fit_view, "F")
+    a.fullscreen = act(m, "F&ull screen", win.toggle_fullscreen, "F11", checkable=True)
+    m.addSeparator()
+    m.addAction(win.controls_dock.toggleViewAction())
+    m.addAction(win.panels_dock.toggleViewAction())
+    m.addSeparator()
+    a.reset = act(m, "&Reset settings…", win.reset_settings_dialog,
+                  tip="Forget window layout, last models, thresholds, colormap and recent files")
+
+    m = bar.addMenu("&Help")
+    a.shortcuts = act(m, "&Keyboard shortcuts", win.show_shortcuts, "F1")
+    a.about = act(m, "&About gam-viewer", win.show_about)
+    return a

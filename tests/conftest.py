@@ -1,0 +1,97 @@
+"""Shared test fixtures. Qt runs offscreen; the window tests use a temporary settings file."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+class FakeDetector:
+    """A test double with the Detector interface (names, predict -> Detections, gam, ...).
+
+    Each call returns ``boxes`` (rows x1, y1, x2, y2, score, class) kept at ``score >= conf``,
+    after sleeping ``delay`` seconds; ``fail`` makes predict raise it. ``level_step`` adds one
+    box whose class is the frame's grey level // level_step (frames that tell their index).
+    Every call is recorded in ``calls`` as (frame mean, thread name).
+    """
+
+    def __init__(self, names=("cat", "dog", "bird"), boxes=(), delay=0.0, fail=None, has_gam=False,
+                 level_step=None, source="fake.pt"):
+        import threading
+
+        self.names = list(names)
+        self.nc = len(self.names)
+        self.boxes = [tuple(b) for b in boxes]
+        self.delay, self.fail, self.has_gam, self.level_step = delay, fail, has_gam, level_step
+        self.source, self.format, self.default_imgsz = source, "fake", 640
+        self.gam = []
+        self.calls = []
+        self._threading = threading
+
+    def describe(self):
+        return f"{self.source}: fake, {self.nc} classes"
+
+    def predict(self, image, conf=0.25, iou=0.45, imgsz=640, classes=None, **kw):
+        from gam_viewer.engine.detector import Detections
+        from gam_viewer.engine.letterbox import Letterbox
+
+        self.calls.append((float(image.mean()), self._threading.current_thread().name))
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail is not None:
+            raise self.fail
+        rows = [b for b in self.boxes if b[4] >= conf]
+        if self.level_step:
+            rows.append((1, 1, 10, 10, 0.9, int(round(float(image.mean()) / self.level_step))))
+        a = np.array(rows, np.float32).reshape(-1, 6)
+        h, w = image.shape[:2]
+        lb = Letterbox((h, w), (h, w), (h, w), (0, 0), 1.0)
+        return Detections(a[:, :4].copy(), a[:, 4].copy(), a[:, 5].astype(np.int64), self.names, lb,
+                          {"total": self.delay * 1e3}, [])
+
+
+@pytest.fixture()
+def fake_detector():
+    return FakeDetector
+
+
+@pytest.fixture()
+def settings_file(tmp_path):
+    return tmp_path / "gam-viewer-settings.ini"
+
+
+@pytest.fixture()
+def make_window(qtbot, settings_file, monkeypatch):
+    """A MainWindow on a temporary settings file, closed (threads stopped) after the test."""
+    monkeypatch.setenv("GAM_VIEWER_SETTINGS", str(settings_file))
+
+    def make(**kwargs):
+        from gam_viewer.ui.main_window import MainWindow
+        from gam_viewer.ui.settings import Settings
+
+        kwargs.setdefault("demo_models", ("demo-gam", "demo-base"))
+        win = MainWindow(Settings(settings_file), **kwargs)
+        qtbot.addWidget(win)
+        win.show()
+        return win
+
+    return make
+
+
+@pytest.fixture()
+def make_video(tmp_path):
+    """Write an MJPG .avi whose frame i is a flat grey of level i * step (a frame tells its index)."""
+    import cv2
+
+    def make(name="clip.avi", n=20, fps=10.0, size=(64, 48), step=8):
+        path = tmp_path / name
+        w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+        for i in range(n):
+            w.write(np.full((size[1], size[0], 3), i * step, np.uint8))
+        w.release()
+        return path
+
+    return make
