@@ -33,6 +33,12 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/gam_block.py
 	$(PY) benchmarks/engine.py
+	$(PY) benchmarks/attention_views.py
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/viewer.py
+
+# A screenshot of the real window on the demo, under Xvfb (needs `make system-deps`).
+screenshot: $(STAMP)
+	$(PY) scripts/screenshot.py
 
 # Debian/Ubuntu packages for real windows, Xvfb screenshots and camera names (needs root).
 system-deps:
