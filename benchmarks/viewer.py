@@ -8,6 +8,11 @@ longest GUI-thread stall.
 2. viewer: the real MainWindow (offscreen) plays the video in a loop with both models, for
    ``--seconds``; a 5 ms QTimer heartbeat in the GUI thread measures how long the GUI thread
    was ever blocked (gap between beats minus the interval).
+3. attention views (unless ``--no-attention``): during that run the Attention panel has the
+   GAM model's middle layer overlaid (gate, mean over channels) and its channel chart shown;
+   per frame, the GUI-thread cost of the thumbnails, the overlay (map + colour bar, plus the
+   colormap conversion pyqtgraph would do at paint time) and the chart (heights + the bars'
+   picture), against the GAM model's own inference time in the same run (goal: < 10 %).
 Prints a table and writes JSON (default benchmarks/results/viewer-<device>.json). Never
 asserts on time.
 """
@@ -80,8 +85,27 @@ def _raw_rate(source: str, video: str, imgsz: int, device: str, n: int) -> dict:
             "mean_ms": statistics.mean(times) * 1e3, "fps": 1.0 / med}
 
 
+def _attention_frame_ms(win) -> dict:
+    """GUI-thread ms of the attention views for the frame just shown: the panel's own update
+    plus the drawing work pyqtgraph does lazily at paint time (done here, so paint reuses it)."""
+    panel = win.attention
+    t = dict(panel.timings)
+    t0 = time.perf_counter()
+    for pane in win.panes.values():
+        if pane.overlay_item.isVisible() and pane.overlay_item.image is not None:
+            pane.overlay_item.render()            # float map -> LUT -> QImage
+    t["overlay_paint"] = (time.perf_counter() - t0) * 1e3
+    t0 = time.perf_counter()
+    bars = panel.chart.bars
+    if len(panel.chart.ids) and getattr(bars, "drawPicture", None) is not None:
+        bars.drawPicture()                        # the bars' QPicture
+    t["chart_paint"] = (time.perf_counter() - t0) * 1e3
+    t["views"] = t.get("total", 0.0) + t["overlay_paint"] + t["chart_paint"]
+    return t
+
+
 def run_viewer(model: str, baseline: str, video: str, imgsz: int, device: str, seconds: float,
-               warmup: float) -> dict:
+               warmup: float, attention: bool = True) -> dict:
     from PySide6.QtCore import QTimer
 
     from gam_viewer.ui.app import make_app
@@ -105,10 +129,21 @@ def run_viewer(model: str, baseline: str, video: str, imgsz: int, device: str, s
     heartbeat.setInterval(5)
     heartbeat.timeout.connect(lambda: beats.append(time.perf_counter()))
 
+    views = []
+
     def on_result(r):
+        if attention and state["phase"] != "loading" and win.attention.mode == "off" and r.gam is not None \
+                and r.gam.attention:
+            maps = r.gam.attention
+            win.attention.select_layer("gam", maps[len(maps) // 2].index)   # overlay + chart from now on
         if state["phase"] == "measure":
             slower_ms = max(float(d.timings.get("total", 0.0)) for d in r.detections.values() if d is not None)
             shown.append((time.perf_counter(), r.frame.index, r.latency_ms, slower_ms))
+            if attention and win.attention.mode == "gate" and r.gam is not None:
+                t = _attention_frame_ms(win)
+                t["gam_model"] = float(r.gam.timings.get("total", 0.0))
+                t["layer"] = win.attention.selected_map().name if win.attention.selected_map() else ""
+                views.append(t)
 
     def poll():
         now = time.perf_counter()
@@ -136,6 +171,7 @@ def run_viewer(model: str, baseline: str, video: str, imgsz: int, device: str, s
     app.exec()
     poller.stop()
     failures = [m for m in win.messages if "failed" in m or "cannot" in m]
+    chart_bars = len(win.attention.chart.ids)
     win.close()
     tmp.cleanup()
     if state["phase"] != "done":
@@ -163,7 +199,19 @@ def run_viewer(model: str, baseline: str, video: str, imgsz: int, device: str, s
         "gui_gaps_over_50ms": len(long_gaps), "gui_gaps_over_50ms_with_a_result_drawn": with_result,
         "heartbeats": len(beats),
         "messages": failures,
+        "attention": _summarise_views(views, chart_bars) if attention else None,
     }
+
+
+def _summarise_views(views: list, chart_bars: int) -> dict:
+    if not views:
+        return {"frames": 0}
+    keys = ("thumbnails", "overlay", "overlay_paint", "chart", "chart_paint", "views", "gam_model")
+    med = {k: statistics.median(v[k] for v in views) for k in keys}
+    p95 = sorted(v["views"] for v in views)[int(0.95 * (len(views) - 1))]
+    return {"frames": len(views), "layer": views[-1]["layer"], "chart_bars": chart_bars,
+            **{f"{k}_ms_median": round(med[k], 3) for k in keys}, "views_ms_p95": round(p95, 3),
+            "views_pct_of_gam_model": round(100 * med["views"] / med["gam_model"], 2) if med["gam_model"] else None}
 
 
 def main() -> int:
@@ -180,6 +228,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=20.0, help="measured viewer time")
     ap.add_argument("--warmup", type=float, default=3.0, help="viewer seconds before measuring")
     ap.add_argument("--raw-frames", type=int, default=20, help="frames timed per model for the raw rate")
+    ap.add_argument("--no-attention", action="store_true", help="run without the attention views")
     ap.add_argument("--out", help="JSON file (default benchmarks/results/viewer-<device>.json)")
     args = ap.parse_args()
     if not args.video:
@@ -198,7 +247,8 @@ def main() -> int:
     # the raw rate is timed before and after the viewer run and the faster one kept: the
     # machine may be shared, and the ratio should not flatter the viewer
     before = {side: raw_rate(src, args.video, args.imgsz, args.device, args.raw_frames) for side, src in sides}
-    viewer = run_viewer(args.model, args.baseline, args.video, args.imgsz, args.device, args.seconds, args.warmup)
+    viewer = run_viewer(args.model, args.baseline, args.video, args.imgsz, args.device, args.seconds, args.warmup,
+                        attention=not args.no_attention)
     after = {side: raw_rate(src, args.video, args.imgsz, args.device, args.raw_frames) for side, src in sides}
     load_after = os.getloadavg()
     raw = {side: max(before[side], after[side], key=lambda r: r["fps"]) for side, _ in sides}
@@ -230,6 +280,20 @@ def main() -> int:
     print(f"{'GUI thread: p99 heartbeat gap':34}{viewer['gui_p99_gap_ms']:>9.1f} ms  (5 ms timer)")
     print(f"{'GUI thread: gaps over 50 ms':34}{viewer['gui_gaps_over_50ms']:>9d}    of {viewer['heartbeats']} beats "
           f"({viewer['gui_gaps_over_50ms_with_a_result_drawn']} while a result was drawn)")
+
+    av = viewer.get("attention")
+    if av and av.get("frames"):
+        print(f"attention views per frame in the GUI thread (GAM layer {av['layer']} overlaid, "
+              f"{av['chart_bars']} bars; median of {av['frames']} frames):")
+        for key, what in (("thumbnails", "thumbnails (all GAM layers)"), ("overlay", "overlay: map + colour bar"),
+                          ("overlay_paint", "overlay: colormap at paint"), ("chart", "channel chart: heights"),
+                          ("chart_paint", "channel chart: bars' picture"), ("views", "attention views, total")):
+            print(f"  {what:32}{av[key + '_ms_median']:>9.2f} ms")
+        print(f"  {'p95 total':32}{av['views_ms_p95']:>9.2f} ms")
+        print(f"  {'GAM model inference (median)':32}{av['gam_model_ms_median']:>9.1f} ms  -> views are "
+              f"{av['views_pct_of_gam_model']:.1f} % of it (goal < 10 %)")
+    elif not args.no_attention:
+        print("attention views: not measured (the GAM model gave no attention maps)")
 
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"viewer-{args.device.split(':')[0]}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

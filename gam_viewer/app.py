@@ -118,6 +118,8 @@ def _gui(argv: List[str]) -> int:
     ap.add_argument("--model", help="GAM-YOLO model for the left pane (default: the bundled demo)")
     ap.add_argument("--baseline", help="baseline model for the right pane (default: the bundled demo)")
     ap.add_argument("--no-demo", action="store_true", help="start empty instead of on the demo")
+    ap.add_argument("--restore", action="store_true",
+                    help="open the models of the last session instead of the demo pair")
     ap.add_argument("--version", action="version", version=_version())
     args = ap.parse_args(argv)
     try:

@@ -16,10 +16,15 @@ class FakeDetector:
     after sleeping ``delay`` seconds; ``fail`` makes predict raise it. ``level_step`` adds one
     box whose class is the frame's grey level // level_step (frames that tell their index).
     Every call is recorded in ``calls`` as (frame mean, thread name).
+
+    ``gam_layers`` [(index, position, stride, channels), ...] makes it a fake GAM-YOLO: the image
+    is letterboxed for real (``imgsz``, minimal padding, or ``square``) and each layer gets
+    seeded random C x h x w gates, signed and outside [0, 1] like community gates (channel gate
+    in [-1, 3], spatial gate in [-0.5, 2]), returned as ``Detections.attention``.
     """
 
     def __init__(self, names=("cat", "dog", "bird"), boxes=(), delay=0.0, fail=None, has_gam=False,
-                 level_step=None, source="fake.pt"):
+                 level_step=None, source="fake.pt", gam_layers=(), square=False, seed=0):
         import threading
 
         self.names = list(names)
@@ -28,6 +33,9 @@ class FakeDetector:
         self.delay, self.fail, self.has_gam, self.level_step = delay, fail, has_gam, level_step
         self.source, self.format, self.default_imgsz = source, "fake", 640
         self.gam = []
+        self.gam_layers = [tuple(g) for g in gam_layers]
+        self.has_gam = has_gam or bool(self.gam_layers)
+        self.square, self.seed = square, seed
         self.calls = []
         self._threading = threading
 
@@ -49,8 +57,28 @@ class FakeDetector:
         a = np.array(rows, np.float32).reshape(-1, 6)
         h, w = image.shape[:2]
         lb = Letterbox((h, w), (h, w), (h, w), (0, 0), 1.0)
+        maps = []
+        if self.gam_layers:
+            maps, lb = self._gates(image, imgsz)
         return Detections(a[:, :4].copy(), a[:, 4].copy(), a[:, 5].astype(np.int64), self.names, lb,
-                          {"total": self.delay * 1e3}, [])
+                          {"total": self.delay * 1e3}, maps)
+
+    def _gates(self, image, imgsz):
+        import torch
+
+        from gam_viewer.engine.attention import AttentionMap
+        from gam_viewer.engine.letterbox import letterbox
+
+        stride = max(g[2] for g in self.gam_layers)
+        _, lb = letterbox(image, imgsz, stride, auto=not self.square)
+        rng = np.random.default_rng(self.seed)
+        maps = []
+        for index, position, s, c in self.gam_layers:
+            gh, gw = lb.input_hw[0] // s, lb.input_hw[1] // s
+            cg = torch.from_numpy(rng.uniform(-1.0, 3.0, (c, gh, gw)).astype(np.float32))
+            sg = torch.from_numpy(rng.uniform(-0.5, 2.0, (c, gh, gw)).astype(np.float32))
+            maps.append(AttentionMap(index, position, s, cg, sg, lb))
+        return maps, lb
 
 
 @pytest.fixture()

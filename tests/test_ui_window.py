@@ -271,6 +271,8 @@ def test_settings_round_trip_through_a_temporary_file(qtbot, make_window, fake_d
     win.load_model("baseline", "mine-base.pt")
     qtbot.waitUntil(lambda: win.pipeline.model_info("baseline") is not None
                     and win.pipeline.model_info("gam") is not None, timeout=5000)
+    win.panels_dock.hide()   # the offscreen screen is 800 px wide: the window must fit it to round-trip
+    win.layout().activate()
     win.resize(win.minimumSizeHint().width() + 20, 560)
     size = (win.width(), win.height())
     win.close()
@@ -285,7 +287,8 @@ def test_settings_round_trip_through_a_temporary_file(qtbot, make_window, fake_d
     assert (d.line_width, d.show_labels) == (4, False)
     assert win2.colormap == "viridis" and win2.controls.colormap.currentText() == "viridis"
     assert (win2.width(), win2.height()) == size
-    win2.start([], demo=True)   # no paths: the saved models come back, with their switches
+    assert win2.panels_dock.isHidden()   # the docks' layout comes back too
+    win2.start([], restore=True)   # --restore: the saved models come back, with their switches
     qtbot.waitUntil(lambda: len(specs) == 2, timeout=5000)
     assert ModelSpec("mine-gam.pt", channel_sigmoid=False, shuffle=True) in specs
     qtbot.waitUntil(lambda: win2.pipeline.model_info("gam") is not None, timeout=5000)
@@ -309,7 +312,7 @@ def test_saved_model_that_vanished_falls_back_to_the_demo(qtbot, make_window, fa
         return fake_detector(source=spec.source)
 
     win = make_window(loader=loader)
-    win.start([], demo=True)
+    win.start([], restore=True)
     qtbot.waitUntil(lambda: (win.pipeline.model_info("gam") or ModelSpec("")).__class__.__name__ == "ModelInfo",
                     timeout=5000)
     assert win.pipeline.model_info("gam").spec.source == "demo-gam"
@@ -379,9 +382,9 @@ def test_about_lists_versions_and_the_panels_dock_takes_tabs(qtbot, make_window)
     for name in ("gam-viewer", "PySide6", "pyqtgraph", "PyTorch", "OpenCV"):
         assert name in html
     win = make_window()
-    assert not win.panels_dock.isVisible()
-    assert win.add_panel(QLabel("attention"), "Attention") == 0
-    assert win.panels_dock.isVisible() and win.panel_tabs.tabText(0) == "Attention"
+    assert win.panels_dock.isVisible() and win.panel_tabs.tabText(0) == "Attention"   # the attention views
+    assert win.add_panel(QLabel("more"), "More") == 1
+    assert win.panels_dock.isVisible() and win.panel_tabs.tabText(1) == "More"
 
 
 def test_messages_are_handled_in_the_gui_thread(qtbot, make_window, tmp_path):

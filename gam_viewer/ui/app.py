@@ -46,8 +46,9 @@ def make_app():
 
 
 def run_gui(args) -> int:
-    """Open the window on ``args.paths`` / ``args.model`` / ``args.baseline`` (the demo when none
-    is given, unless ``args.no_demo``); returns the exit status when the window closes."""
+    """Open the window on ``args.paths`` / ``args.model`` / ``args.baseline``; for what is not
+    given, the demo pair and media (unless ``args.no_demo``), or with ``args.restore`` the last
+    session's models. Returns the exit status when the window closes."""
     paths = [str(p) for p in (getattr(args, "paths", None) or [])]
     for problem in (check_paths(paths), _check_model(getattr(args, "model", None), "--model"),
                     _check_model(getattr(args, "baseline", None), "--baseline")):
@@ -61,5 +62,5 @@ def run_gui(args) -> int:
     window = MainWindow(Settings())
     window.show()
     window.start(paths, model=getattr(args, "model", None), baseline=getattr(args, "baseline", None),
-                 demo=not getattr(args, "no_demo", False))
+                 demo=not getattr(args, "no_demo", False), restore=bool(getattr(args, "restore", False)))
     return int(app.exec())

@@ -18,7 +18,9 @@ Hooks for add-on views (attention panel, channel chart, overlays, exports)
     ``result.frame`` (engine Frame: BGR image, index, source), ``result.rgb`` (as displayed),
     ``result.gam`` / ``result.baseline`` (engine ``Detections`` or None, with ``.attention``
     maps when the model has GAM layers), ``result.errors``, ``result.models`` (ModelInfo per
-    side), ``result.params``. ``window.current_result`` is the last one (None before any).
+    side), ``result.params``, ``result.cams`` (engine CamMap per side that asked for one with
+    ``window.pipeline.set_cam(side, CamRequest)``; computed by that side's worker with the frame).
+    ``window.current_result`` is the last one (None before any).
 ``window.panes["gam"]`` / ``window.panes["baseline"]`` (ImagePane):
     ``set_overlay(map_or_rgba, lut=None, levels=None, opacity=0.5)`` / ``clear_overlay()``: an
     extra layer above the frame (float H x W map through the colormap LUT, or RGBA uint8),
@@ -31,12 +33,13 @@ Hooks for add-on views (attention panel, channel chart, overlays, exports)
     (persisted); ``pane.colormap_lut(name)`` gives its 256 x 3 LUT.
 ``window.models_changed``  Signal(side, ModelInfo or None) when a pane's model changes.
 ``window.report(text, error=False)``: a message in the status bar (and ``window.messages``).
+
+The attention views use these hooks: ``window.attention`` (attention_panel.AttentionPanel: layer
+thumbnails, overlays, CAM, channel chart) and ``window.exporter`` (exports.Exporter: File ▸ Export).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
@@ -49,7 +52,9 @@ from PySide6.QtWidgets import (
 
 from ..engine.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from . import dialogs
+from .attention_panel import AttentionPanel
 from .controls import ControlsPanel
+from .exports import Exporter
 from .menus import build_menus, recent_label
 from .model_picker import ModelPicker
 from .model_spec import MODEL_SUFFIXES, SIDE_TITLES, SIDES, DrawParams, InferenceParams, ModelInfo, ModelSpec
@@ -151,6 +156,8 @@ class MainWindow(QMainWindow):
         self._stats_timer.timeout.connect(self._update_stats)
         self._stats_timer.start()
 
+        self.attention = AttentionPanel(self)
+        self.exporter = Exporter(self)
         self.actions_ = build_menus(self)
         self._connect()
         self.pipeline.params = self.controls.inference_params()
@@ -192,8 +199,10 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ start-up
     def start(self, paths: Iterable[str] = (), model: Optional[str] = None, baseline: Optional[str] = None,
-              demo: bool = True) -> None:
-        """Open what the command line asked for; the saved or demo models and media otherwise."""
+              demo: bool = True, restore: bool = False) -> None:
+        """Open what the command line asked for; otherwise the demo pair (``demo``) or, with
+        ``restore``, the models of the last session (the demo for a side that had none), and
+        the demo media when no media path is given."""
         paths = [str(p) for p in paths]
         model_paths = [p for p in paths if _is_model_path(p)]
         media = [p for p in paths if not _is_model_path(p)]
@@ -201,11 +210,11 @@ class MainWindow(QMainWindow):
         for side in SIDES:
             if wanted[side] is None and model_paths:
                 wanted[side] = model_paths.pop(0)
-        saved = self.settings.models()
+        saved = self.settings.models() if restore else {side: None for side in SIDES}
         for side in SIDES:
             if wanted[side] is not None:
                 self.load_model(side, self.pickers[side].spec_for(wanted[side]))
-            elif demo and saved[side] is not None:
+            elif (demo or restore) and saved[side] is not None:
                 self._fallback[side] = self.demo.get(side)
                 self.load_model(side, saved[side])
             elif demo and self.demo.get(side):
@@ -449,34 +458,20 @@ class MainWindow(QMainWindow):
     def show_shortcuts(self) -> None:
         dialogs.show_shortcuts(self)
 
-    # ------------------------------------------------------------------ screenshot
-    def save_screenshot(self, path: str) -> Optional[str]:
-        """Save both panes as a PNG at ``path`` (written to a temporary file, then renamed)."""
-        path = str(path)
-        if not path.lower().endswith(".png"):
-            path += ".png"
-        target = Path(path)
-        pixmap = self.pane_area.grab()
-        fd, tmp = tempfile.mkstemp(suffix=".png", prefix=".gam-viewer-", dir=str(target.parent or "."))
-        os.close(fd)
+    # ------------------------------------------------------------------ screenshot (exports.Exporter)
+    def save_screenshot(self, path: str, target: str = "both", resolution: str = "view") -> Optional[str]:
+        """Save both panes (or ``target`` "gam" / "baseline") as a PNG at ``path``, atomically;
+        an existing file is kept and the shot gets the next free name (``shot-1.png``)."""
         try:
-            if not pixmap.save(tmp, "PNG"):
-                raise OSError("Qt could not encode the PNG")
-            os.replace(tmp, target)
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            self.report(f"{target}: cannot save the screenshot ({exc})", error=True)
+            out = self.exporter.save_screenshot(path, target, resolution)
+        except (OSError, ValueError) as exc:
+            self.report(f"{path}: cannot save the screenshot ({exc})", error=True)
             return None
-        self.report(f"saved {target}")
-        return str(target)
+        self.report(f"saved {out}")
+        return str(out)
 
     def save_screenshot_dialog(self) -> None:
-        r = self.current_result
-        stem = f"gam-viewer-{Path(r.frame.source).stem}-{r.frame.index}" if r else "gam-viewer"
-        default = str(Path(self.settings.last_dir) / f"{stem}.png")
-        path, _ = QFileDialog.getSaveFileName(self, "Save a screenshot", default, "PNG images (*.png)")
-        if path:  # the dialog has already asked before replacing an existing file
-            self.save_screenshot(path)
+        self.exporter.screenshot_dialog("both")
 
     # ------------------------------------------------------------------ settings
     def _restore_window(self) -> None:
@@ -485,7 +480,7 @@ class MainWindow(QMainWindow):
             self.resize(1440, 860)
         if state is not None:
             self.restoreState(state)
-        self.panels_dock.setVisible(self.panel_tabs.count() > 0 and self.panels_dock.isVisible())
+        self.panels_dock.setVisible(self.panel_tabs.count() > 0 and not self.panels_dock.isHidden())
 
     def save_settings(self) -> None:
         self.settings.set_window(self.saveGeometry(), self.saveState())

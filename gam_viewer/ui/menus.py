@@ -47,8 +47,22 @@ def build_menus(win: QMainWindow) -> SimpleNamespace:
     a.demo_images = act(m, "Demo &images", win.open_demo_images)
     a.demo_video = act(m, "Demo &video", win.open_demo_video)
     m.addSeparator()
-    a.screenshot = act(m, "&Save screenshot…", win.save_screenshot_dialog, QKeySequence.StandardKey.Save,
+    e = m.addMenu("&Export")
+    ex = win.exporter
+    a.screenshot = act(e, "&Screenshot of both panes…", win.save_screenshot_dialog, QKeySequence.StandardKey.Save,
                        "Save both panes as a PNG")
+    a.shot_gam = act(e, "Screenshot of the &GAM-YOLO pane…", lambda: ex.screenshot_dialog("gam"))
+    a.shot_base = act(e, "Screenshot of the &baseline pane…", lambda: ex.screenshot_dialog("baseline"))
+    a.shot_source = act(e, "Screenshots at the source's &resolution", ex.set_source_resolution,
+                        tip="Screenshots with the frame's own pixels instead of the view's", checkable=True)
+    e.addSeparator()
+    a.export_heatmap = act(e, "&Heatmap of the selected layer…", lambda: ex.export_dialog("heatmap"), "Ctrl+E",
+                           "PNG with a colour bar and a caption, at the source's resolution")
+    a.export_heatmaps = act(e, "Heatmaps of &every GAM layer…", lambda: ex.export_dialog("heatmaps"),
+                            "Ctrl+Shift+E")
+    a.export_overlays = act(e, "&Overlays shown (gate or CAM)…", lambda: ex.export_dialog("overlays"),
+                            "Ctrl+Shift+H")
+    a.export_chart = act(e, "&Channel chart (PNG and CSV)…", lambda: ex.export_dialog("chart"), "Ctrl+Shift+K")
     m.addSeparator()
     a.quit = act(m, "&Quit", win.close, QKeySequence.StandardKey.Quit)
 

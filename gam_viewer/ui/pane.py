@@ -66,6 +66,7 @@ class ImagePane(QFrame):
         header = QHBoxLayout()
         header.setContentsMargins(6, 2, 6, 2)
         header.addWidget(self.title_label, 1)
+        header.addSpacing(12)   # a clipped title must not run into the readout ("4" + "1 boxes")
         header.addWidget(self.readout)
 
         self.view = pg.GraphicsView()

@@ -7,6 +7,10 @@ workers only when both are idle, and the pair of results is emitted together
 the newest decoded frame waits in a single place; a newer one replaces it (a dropped frame).
 Nothing is ever queued, so the view stays live and memory stays flat, and the displayed rate
 follows the slower model.
+
+CAM requests (``set_cam``) travel with every job: each worker computes the CAM of the frame it
+has just run, so ``FrameResult.cams`` always belongs to that frame (and costs that worker's
+time, which lowers the shown rate while a CAM is on).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
@@ -22,7 +26,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from ..engine.sources import Frame
 from .model_spec import SIDES, InferenceParams, ModelInfo, ModelSpec
 from .reader import FramePacket, LatestSlot, SourceInfo, SourceReader
-from .worker import InferenceWorker, Job
+from .worker import CamRequest, InferenceWorker, Job
 
 __all__ = ["Pipeline", "FrameResult", "PipelineStats", "RateMeter"]
 
@@ -41,6 +45,9 @@ class FrameResult:
     t_read: float                             # perf_counter at decode
     t_done: float                             # perf_counter when both results were in
     serials: Dict[str, int] = field(default_factory=dict)   # side -> which model (worker serial)
+    cams: Dict[str, object] = field(default_factory=dict)     # side -> CamMap, for sides that asked
+    cam_errors: Dict[str, str] = field(default_factory=dict)  # side -> why its CAM is missing
+    cam_ms: Dict[str, float] = field(default_factory=dict)    # side -> CAM time in its worker
 
     @property
     def gam(self):
@@ -113,6 +120,7 @@ class _Lane(QObject):
         self.unload.connect(self.worker.unload)
         self.thread.finished.connect(self.worker.deleteLater)
         self.info: Optional[ModelInfo] = None
+        self.cam_layers: List[object] = []   # engine.cam.CamLayer offered by the loaded model
         self.serial = 0
         self.loading = 0
         self.busy_seq: Optional[int] = None
@@ -123,6 +131,7 @@ class Pipeline(QObject):
     model_loading = Signal(str, object)      # side, ModelSpec
     model_loaded = Signal(str, object)       # side, ModelInfo (None after unload)
     model_failed = Signal(str, str)          # side, one-line reason
+    cam_changed = Signal(str, object)        # side, CamRequest or None
     inference_failed = Signal(str, str)      # side, one-line reason (for one frame)
     source_opened = Signal(object)           # SourceInfo
     source_failed = Signal(str)
@@ -176,6 +185,8 @@ class Pipeline(QObject):
             lane.worker.finished.connect(self._on_finished)
             lane.worker.loaded.connect(self._on_loaded)
             lane.worker.load_failed.connect(self._on_load_failed)
+            lane.worker.cam_done.connect(self._on_cam_done)
+            lane.worker.layers_ready.connect(self._on_layers_ready)
             self.lanes[side] = lane
             lane.thread.start()
         self._reader_thread.start()
@@ -184,6 +195,8 @@ class Pipeline(QObject):
         self._current: Optional[FramePacket] = None     # the frame the workers have (or had last)
         self._pending: Optional[FramePacket] = None     # the newest frame waiting for them
         self._partial: Dict[str, tuple] = {}
+        self._cams: Dict[str, tuple] = {}
+        self.cam_requests: Dict[str, CamRequest] = {}
         self._dropped_pending = 0
         self._shown = 0
         self._meter = RateMeter()
@@ -254,6 +267,23 @@ class Pipeline(QObject):
     def model_info(self, side: str) -> Optional[ModelInfo]:
         return self.lanes[side].info
 
+    def cam_layers(self, side: str) -> List[object]:
+        """The layers ``side``'s model offers for CAM (``engine.cam.CamLayer``; [] without a model)."""
+        return list(self.lanes[side].cam_layers)
+
+    def set_cam(self, side: str, request: Optional[CamRequest]) -> None:
+        """Compute ``request`` with ``side``'s results from now on (None: no CAM). A still frame
+        is run again so its CAM appears."""
+        if self.cam_requests.get(side) == request:
+            return
+        if request is None:
+            self.cam_requests.pop(side, None)
+        else:
+            self.cam_requests[side] = request
+        self.cam_changed.emit(side, request)
+        if request is not None and not self.playing:
+            self.rerun()
+
     @property
     def busy(self) -> bool:
         return any(lane.busy_seq is not None for lane in self.lanes.values())
@@ -301,7 +331,8 @@ class Pipeline(QObject):
         self._seq += 1
         self._current = packet
         self._partial = {}
-        job = Job(self._seq, packet.frame, self.params)
+        self._cams = {}
+        job = Job(self._seq, packet.frame, self.params, dict(self.cam_requests))
         for lane in self.lanes.values():
             lane.busy_seq = self._seq
             lane.run.emit(job)
@@ -312,6 +343,15 @@ class Pipeline(QObject):
         if packet is None or self._closed:
             return
         self._submit(packet)
+
+    @Slot(str, int, object, str, float)
+    def _on_cam_done(self, side: str, seq: int, cam, error: str, ms: float) -> None:
+        if self.lanes[side].busy_seq == seq:   # emitted just before that job's ``finished``
+            self._cams[side] = (cam, error, ms)
+
+    @Slot(str, object, int)
+    def _on_layers_ready(self, side: str, layers, serial: int) -> None:
+        self.lanes[side].cam_layers = list(layers or [])
 
     @Slot(str, int, object, str, int)
     def _on_finished(self, side: str, seq: int, detections, error: str, serial: int) -> None:
@@ -331,7 +371,10 @@ class Pipeline(QObject):
             errors={s: p[1] for s, p in self._partial.items() if p[1]},
             models={s: self.lanes[s].info for s in SIDES}, params=self.params,
             t_read=packet.t_read, t_done=time.perf_counter(),
-            serials={s: p[2] for s, p in self._partial.items()})
+            serials={s: p[2] for s, p in self._partial.items()},
+            cams={s: c[0] for s, c in self._cams.items() if c[0] is not None},
+            cam_errors={s: c[1] for s, c in self._cams.items() if c[1]},
+            cam_ms={s: c[2] for s, c in self._cams.items()})
         self._shown += 1
         self._meter.tick(result.t_done)
         self.last_result = result

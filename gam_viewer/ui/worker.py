@@ -4,20 +4,44 @@ The detector lives and runs only in that thread. The worker opens models (``load
 already built detector (``adopt``, for callers and tests that build their own), and runs
 ``predict`` on jobs; every outcome comes back as a signal, every exception becomes a one-line
 message. A model that fails to open leaves the previous one in place.
+
+A job may also ask for a class-activation map of the same frame (``Job.cam``, per side): it is
+computed right after ``predict``, in this thread, so a CAM always belongs to the frame and the
+detections it is shown with (``cam_done`` is emitted just before ``finished``). ``grad-cam`` is
+imported on the first CAM only (it takes seconds). On every model change the layers offered for
+CAM (``engine.cam.cam_layers``) are sent with ``layers_ready`` just before ``loaded``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Callable, Optional
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ..engine.sources import Frame
 from .model_spec import InferenceParams, ModelInfo, ModelSpec
 
-__all__ = ["InferenceWorker", "Job", "default_loader", "one_line"]
+__all__ = ["InferenceWorker", "Job", "CamRequest", "default_loader", "one_line", "match_box"]
+
+
+@dataclass(frozen=True)
+class CamRequest:
+    """A CAM wanted with a side's next results.
+
+    ``method``: "eigen" (EigenCAM) or "grad" (Grad-CAM of one detection). ``layers``: layer
+    indices, None for the engine's default (the layers feeding Detect). For Grad-CAM, the
+    detection is the one of this frame that best matches ``box`` (xyxy, original pixels) and
+    ``box_class``: the box the user clicked, followed from frame to frame while it is detected.
+    """
+
+    method: str
+    layers: Optional[Tuple[int, ...]] = None
+    box: Optional[Tuple[float, float, float, float]] = None
+    box_class: Optional[int] = None
 
 
 @dataclass
@@ -25,6 +49,39 @@ class Job:
     seq: int
     frame: Frame
     params: InferenceParams
+    cam: Dict[str, CamRequest] = field(default_factory=dict)   # side -> CAM wanted with this frame
+
+
+MIN_BOX_IOU = 0.3
+
+
+def match_box(det, box, cls: Optional[int]) -> Optional[int]:
+    """Index of the detection of class ``cls`` overlapping ``box`` most (IoU >= 0.3), else None."""
+    if det is None or len(det) == 0:
+        return None
+    b = np.asarray(det.boxes, dtype=np.float64).reshape(-1, 4)
+    x1, y1, x2, y2 = (float(v) for v in box)
+    iw = np.clip(np.minimum(b[:, 2], x2) - np.maximum(b[:, 0], x1), 0, None)
+    ih = np.clip(np.minimum(b[:, 3], y2) - np.maximum(b[:, 1], y1), 0, None)
+    inter = iw * ih
+    union = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) + (x2 - x1) * (y2 - y1) - inter
+    iou = inter / np.maximum(union, 1e-9)
+    if cls is not None:
+        iou[np.asarray(det.classes) != int(cls)] = -1.0
+    k = int(np.argmax(iou))
+    return k if iou[k] >= MIN_BOX_IOU else None
+
+
+def offered_cam_layers(detector) -> List[object]:
+    """``engine.cam.cam_layers`` of a detector; [] for objects that are not engine detectors."""
+    if detector is None or not hasattr(detector, "model"):
+        return []
+    from ..engine.cam import cam_layers
+
+    try:
+        return cam_layers(detector)
+    except Exception:  # noqa: BLE001 - an odd model offers no CAM layers, it still detects
+        return []
 
 
 def default_loader(spec: ModelSpec):
@@ -49,6 +106,8 @@ class InferenceWorker(QObject):
     loaded = Signal(str, object, int)             # side, ModelInfo (None after unload), model serial
     load_failed = Signal(str, str)                # side, one-line reason
     finished = Signal(str, int, object, str, int)  # side, seq, Detections or None, error ('' if none), serial
+    cam_done = Signal(str, int, object, str, float)  # side, seq, CamMap or None, error ('' if none), ms
+    layers_ready = Signal(str, object, int)        # side, CAM layers offered (list of CamLayer), serial
 
     def __init__(self, side: str, loader: Optional[Callable[[ModelSpec], object]] = None):
         super().__init__()
@@ -72,6 +131,7 @@ class InferenceWorker(QObject):
     def _use(self, det, spec, info) -> None:
         self.detector, self.spec = det, spec
         self.serial += 1
+        self.layers_ready.emit(self.side, offered_cam_layers(det), self.serial)
         self.loaded.emit(self.side, info, self.serial)
 
     @Slot(object, object)
@@ -99,4 +159,30 @@ class InferenceWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - a model that throws must not take the app down
             self.finished.emit(self.side, job.seq, None, one_line(exc), self.serial)
             return
+        request = job.cam.get(self.side)
+        if request is not None:
+            t0 = time.perf_counter()
+            cam, error = self._cam(det, job, result, request)
+            self.cam_done.emit(self.side, job.seq, cam, error, (time.perf_counter() - t0) * 1e3)
         self.finished.emit(self.side, job.seq, result, "", self.serial)
+
+    def _cam(self, det, job: Job, result, req: CamRequest):
+        """(CamMap, '') or (None, one-line reason). Runs in this worker's thread."""
+        if not hasattr(det, "model"):
+            return None, f"CAM needs a model opened by gam-viewer (this is a {type(det).__name__})"
+        from ..engine import cam  # grad-cam itself is imported by the engine on first use
+
+        layers = list(req.layers) if req.layers else None
+        try:
+            if req.method == "eigen":
+                return cam.eigen_cam(det, job.frame.image, layers, imgsz=job.params.imgsz, auto=True), ""
+            if req.method == "grad":
+                k = match_box(result, req.box, req.box_class)
+                if k is None:
+                    name = result.names[req.box_class] if req.box_class is not None and \
+                        0 <= req.box_class < len(result.names) else "the chosen"
+                    return None, f"Grad-CAM: the {name} box is not detected in this frame"
+                return cam.grad_cam(det, job.frame.image, result, k, layers), ""
+            return None, f"unknown CAM method {req.method!r}"
+        except Exception as exc:  # noqa: BLE001 - a CAM failure must not lose the detections
+            return None, one_line(exc, "CAM: ")
