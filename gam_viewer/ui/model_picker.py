@@ -87,7 +87,7 @@ class ModelPicker(QGroupBox):
 
         self.details = QLabel("")
         self.details.setWordWrap(True)
-        self.details.setStyleSheet("color: palette(mid);")
+        self.details.setStyleSheet("color: palette(window-text);")
         self.error = QLabel("")
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #d03030;")

@@ -20,7 +20,7 @@ from .model_spec import SIDES, DrawParams, InferenceParams, ModelSpec
 __all__ = ["Settings", "ENV_VAR", "COLORMAPS"]
 
 ENV_VAR = "GAM_VIEWER_SETTINGS"
-COLORMAPS = ("inferno", "viridis", "magma", "plasma", "turbo", "cividis", "CET-L1")
+COLORMAPS = ("inferno", "viridis", "magma", "plasma", "turbo", "cividis")  # the ones engine.figures exports
 MAX_RECENT = 10
 
 
