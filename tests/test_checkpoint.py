@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+from contextlib import contextmanager
 import sys
 import zipfile
 from pathlib import Path
@@ -225,24 +226,27 @@ def test_missing_file_folder_and_unknown_name(tmp_path):
         read_model(tmp_path)
 
 
+@contextmanager
+def tampered(ckpt):
+    """Make read_model see ``ckpt`` (an edited, already-unpickled checkpoint) for any path."""
+    import gam_viewer.models.checkpoint as cp
+
+    orig = cp.load_checkpoint_dict
+    cp.load_checkpoint_dict = lambda p: ckpt
+    try:
+        yield
+    finally:
+        cp.load_checkpoint_dict = orig
+
+
 def test_unsupported_layer_in_checkpoint_names_it(tmp_path):
     path = tmp_path / "tr.pt"
     make_fork_checkpoint(path, gam_after=())
     # rewrite the pickled yaml to use a layer gam-viewer does not implement
     ck = load_checkpoint_dict(path)
-    cfg = ck["model"].yaml
-    cfg["backbone"][8][2] = "C3TR"
-    from gam_viewer.models.checkpoint import _read_torch  # noqa: F401  (same path as read_model)
-
-    import gam_viewer.models.checkpoint as cp
-
-    orig = cp.load_checkpoint_dict
-    cp.load_checkpoint_dict = lambda p: ck
-    try:
-        with pytest.raises(ModelLoadError, match=r"tr.pt: unsupported layer type 'C3TR' at index 8"):
-            read_model(path)
-    finally:
-        cp.load_checkpoint_dict = orig
+    ck["model"].yaml["backbone"][8][2] = "C3TR"
+    with tampered(ck), pytest.raises(ModelLoadError, match=r"tr.pt: unsupported layer type 'C3TR' at index 8"):
+        read_model(path)
 
 
 def test_segmentation_checkpoint_is_named(tmp_path):
@@ -265,15 +269,8 @@ def test_mismatched_tensor_names_the_layer(tmp_path):
     ck = load_checkpoint_dict(path)
     conv = ck["model"]._modules["model"]._modules["3"]._modules["conv"]
     conv._parameters["weight"] = torch.zeros(3, 3, 3, 3)
-    import gam_viewer.models.checkpoint as cp
-
-    orig = cp.load_checkpoint_dict
-    cp.load_checkpoint_dict = lambda p: ck
-    try:
-        with pytest.raises(ModelLoadError, match=r"layer 3 \(Conv\): 'model.3.conv.weight'"):
-            read_model(path)
-    finally:
-        cp.load_checkpoint_dict = orig
+    with tampered(ck), pytest.raises(ModelLoadError, match=r"layer 3 \(Conv\): 'model.3.conv.weight'"):
+        read_model(path)
 
 
 # --------------------------------------------------------------------------- own format

@@ -26,6 +26,17 @@ def _check_gate(gate: str) -> None:
         raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
 
 
+def _reduce(values: np.ndarray, axis: int, how: str) -> np.ndarray:
+    """float32 reduction along ``axis`` (numpy: single-threaded small reductions beat torch's pool)."""
+    if how == "mean":
+        return values.mean(axis=axis, dtype=np.float64).astype(np.float32)
+    if how == "max":
+        return values.max(axis=axis)
+    if how == "min":
+        return values.min(axis=axis)
+    return values.std(axis=axis, ddof=1, dtype=np.float64).astype(np.float32)
+
+
 def pixel_to_cell(x: float, y: float, lb: Letterbox, stride: int, grid_hw: Tuple[int, int]) -> Tuple[int, int]:
     """Original-image pixel (x, y) -> (column, row) of the layer's grid cell holding it (clamped)."""
     ix, iy = lb.orig_to_input(x, y)
@@ -94,20 +105,13 @@ class AttentionMap:
     def channel_vector(self, reduce: str = "mean", at: Optional[Tuple[float, float]] = None,
                        gate: str = "channel") -> np.ndarray:
         """Per-channel values (C,): ``reduce`` over H x W, or the vector at original pixel ``at``."""
-        g = self.gate(gate).numpy()  # numpy: single-threaded small reductions beat torch's pool here
+        g = self.gate(gate).numpy()
         if at is not None:
             col, row = self.cell_at(*at)
             return g[:, row, col].copy()
-        flat = g.reshape(g.shape[0], -1)
-        if reduce == "mean":
-            return flat.mean(axis=1, dtype=np.float64).astype(np.float32)
-        if reduce == "max":
-            return flat.max(axis=1)
-        if reduce == "min":
-            return flat.min(axis=1)
-        if reduce == "std":
-            return flat.std(axis=1, ddof=1, dtype=np.float64).astype(np.float32)
-        raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
+        if reduce not in REDUCTIONS:
+            raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
+        return _reduce(g.reshape(g.shape[0], -1), 1, reduce)
 
     def spatial_map(self, reduce: Union[str, int] = "mean", gate: str = "spatial") -> np.ndarray:
         """Layer-resolution map (h, w): ``reduce`` over channels, or one channel by index."""
@@ -116,15 +120,9 @@ class AttentionMap:
             if not 0 <= reduce < g.shape[0]:
                 raise ValueError(f"channel {reduce} out of range: layer {self.index} has {g.shape[0]} channels")
             return g[int(reduce)].copy()
-        if reduce == "mean":
-            return g.mean(axis=0, dtype=np.float64).astype(np.float32)
-        if reduce == "max":
-            return g.max(axis=0)
-        if reduce == "min":
-            return g.min(axis=0)
-        if reduce == "std":
-            return g.std(axis=0, ddof=1, dtype=np.float64).astype(np.float32)
-        raise ValueError(f"reduce must be one of {REDUCTIONS} or a channel index, got {reduce!r}")
+        if reduce not in REDUCTIONS:
+            raise ValueError(f"reduce must be one of {REDUCTIONS} or a channel index, got {reduce!r}")
+        return _reduce(g, 0, reduce)
 
     def image_map(self, reduce: Union[str, int] = "mean", gate: str = "spatial",
                   out_hw: Optional[Tuple[int, int]] = None) -> np.ndarray:
