@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.gam-viewer-installed
 # The torch pair we test with (a CUDA build that also runs on the CPU).
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run test test-fast bench screenshot system-deps clean-venv
+.PHONY: run test test-fast bench screenshot train-deps system-deps clean-venv
 
 $(STAMP): pyproject.toml requirements/ultralytics-test.txt requirements/ultralytics-deps.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ bench: $(STAMP)
 	$(PY) benchmarks/engine.py
 	$(PY) benchmarks/attention_views.py
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/viewer.py
+
+# The `train` extra for `gam-viewer train` (make test installs the same already):
+# Ultralytics goes in with --no-deps, its opencv-python would break the window.
+train-deps: $(STAMP)
+	$(PIP) install -e ".[train]"
+	$(PIP) install --no-deps -r requirements/ultralytics-test.txt
+	@$(PY) scripts/check_env.py
 
 # A screenshot of the real window on the demo, under Xvfb (needs `make system-deps`).
 screenshot: $(STAMP)

@@ -27,7 +27,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]

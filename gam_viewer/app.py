@@ -98,7 +98,8 @@ def _cmd_train(argv: List[str]) -> int:
     try:
         from .train.cli import run as run_train
     except ImportError as exc:
-        raise UserError(f"training needs the train extra ({exc}); install it with: make train-deps") from None
+        raise UserError(f"training needs the train extra ({exc}); install it with `make train-deps`, or: "
+                        "pip install 'gam-viewer[train]' && pip install --no-deps ultralytics==8.4.190") from None
     return int(run_train(argv))
 
 

@@ -89,6 +89,9 @@ class Detector:
 
     def __init__(self, loaded: LoadedModel, device: Union[str, torch.device] = "cpu", half: bool = False,
                  fuse: bool = True, cuda_graph: bool = False):
+        if not isinstance(loaded, LoadedModel):
+            raise TypeError(f"Detector needs a LoadedModel (from gam_viewer.models.read_model), got "
+                            f"{type(loaded).__name__}; gam_viewer.load_model already returns a Detector")
         self.loaded = loaded
         self.model: YoloModel = loaded.model
         self.device = torch.device(device)

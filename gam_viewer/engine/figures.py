@@ -35,10 +35,12 @@ import textwrap
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
+
+from ..fsutil import give_default_mode
 
 __all__ = [
     "COLORMAPS", "colormap_lut", "value_range", "normalize", "colour_index", "apply_colormap", "overlay", "out_of_range",
@@ -542,6 +544,7 @@ def write_atomic(path: Union[str, Path], data: bytes, overwrite: bool = False) -
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        give_default_mode(tmp)
         if overwrite:
             os.replace(tmp, path)
         else:

@@ -17,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..fsutil import give_default_mode
 from ..nn import GAM
 from .builder import build_model
 from .checkpoint import LoadedModel, _apply_bn, _report, _strict_load
@@ -74,6 +75,7 @@ def save_native(loaded: LoadedModel, out: Union[str, Path], *, half: bool = True
     os.close(fd)
     try:
         save_file(sd, tmp, metadata=meta)
+        give_default_mode(tmp)
         if out.exists() and not overwrite:
             raise FileExistsError(f"{out} appeared while writing; refusing to overwrite it")
         os.replace(tmp, out)

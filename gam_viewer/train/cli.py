@@ -30,6 +30,7 @@ instead of downloading one).
 """
 
 import difflib
+import importlib.util
 import json
 import sys
 import time
@@ -39,6 +40,11 @@ from typing import Any, Dict, List, Optional, Tuple
 import yaml as yaml_lib
 
 from . import env
+
+# Fail at import (which ``gam-viewer train`` reports as "the train extra is missing") rather
+# than mid-run; Ultralytics itself is imported only after the environment is prepared.
+if importlib.util.find_spec("ultralytics") is None:
+    raise ImportError("No module named 'ultralytics'")
 
 __all__ = ["run", "parse_args", "resolve_model", "OWN_KEYS"]
 
@@ -135,10 +141,10 @@ def _default_out(save_dir: Path) -> Path:
 
 def run(argv: List[str]) -> int:
     """Entry point of ``gam-viewer train``; returns the exit status."""
-    if not argv or any(a in ("-h", "--help", "help") for a in argv):
+    if any(a in ("-h", "--help", "help") for a in argv):
         print("usage: gam-viewer train model=<yaml|name> data=<data.yaml> [weights=<.pt>] [key=value ...]\n")
         print(_usage())
-        return 0 if argv else 2
+        return 0
     args = parse_args(argv)
     for key in ("model", "data"):
         if not args.get(key):
@@ -147,12 +153,18 @@ def run(argv: List[str]) -> int:
     data = Path(str(args["data"])).expanduser()
     if not data.is_file():
         raise FileNotFoundError(f"data={args['data']}: no such file (a dataset YAML; gam-viewer data synth makes one)")
+    if data.suffix.lower() not in (".yaml", ".yml"):
+        raise ValueError(f"data={args['data']}: give a dataset YAML (train:, val:, names:)")
     args["data"] = str(data.resolve())
     weights = args.pop("weights", None)
+    baseline = None
     if weights is not None:
         weights = Path(str(weights)).expanduser()
         if not weights.is_file():
             raise FileNotFoundError(f"weights={weights}: no such file")
+        from ..models import read_model
+
+        baseline = read_model(str(weights))  # read safely, and now: a bad file fails before any run starts
     project = Path(str(args.pop("project", DEFAULT_PROJECT))).expanduser().resolve()
     out = args.pop("out", None)
     out_dtype = str(args.pop("out_dtype", "float16"))
@@ -165,19 +177,32 @@ def run(argv: List[str]) -> int:
         if out.exists():
             raise FileExistsError(f"out={out}: exists; refusing to overwrite it (choose another name)")
 
-    env.prepare(project)  # before Ultralytics is imported
+    env.prepare(project, font=False)  # before Ultralytics is imported
     _check_keys(args)
-    from .trainer import GamDetectionTrainer
+    env.install_font()
+    from ultralytics.cfg import get_cfg
+
+    from .trainer import GamDetectionTrainer, check_data
 
     stem = model_yaml.stem if scale is None else _scaled_stem(model_yaml.stem, scale)
     overrides = {"model": str(model_yaml), "project": str(project), "name": args.pop("name", stem),
                  "pretrained": False, **args}
-    GamDetectionTrainer.model_scale = scale
+    try:
+        get_cfg(overrides=overrides)  # Ultralytics' own type checks, before any run folder exists
+        check_data(args["data"], split=str(args.get("split") or ""))
+    except (SyntaxError, TypeError, ValueError, RuntimeError, FileNotFoundError) as exc:
+        raise ValueError(f"train: {_first_line(exc)}") from None
     try:
         trainer = GamDetectionTrainer(overrides=overrides)
-    except (SyntaxError, TypeError, RuntimeError) as exc:  # Ultralytics' argument and dataset checks
+    except (SyntaxError, TypeError, ValueError, RuntimeError, FileNotFoundError) as exc:
+        # Ultralytics' argument and dataset checks; its seeding may have switched torch's
+        # deterministic mode on for the run that now does not happen
+        from ultralytics.utils.torch_utils import unset_deterministic
+
+        unset_deterministic()
         raise ValueError(f"train: {_first_line(exc)}") from None
-    model, report = trainer.build_model(weights=str(weights) if weights else None)
+    trainer.model_scale = scale
+    model, report = trainer.build_model(weights=baseline)
     save_dir = Path(trainer.save_dir)
     if report is not None:
         print(report.describe())
@@ -190,11 +215,13 @@ def run(argv: List[str]) -> int:
         best = Path(trainer.last)
     if not best.is_file():
         raise RuntimeError(f"training finished without a checkpoint in {trainer.wdir}")
-    target = out or _default_out(save_dir)
-    written = export_native(best, target, half=out_dtype == "float16",
-                            extra={"trained_with": "gam-viewer train", "argv": list(argv),
-                                   "metrics": _metrics(trainer), "seconds": round(elapsed, 1),
-                                   "transfer": report.as_dict() if report else None})
+    extra = {"trained_with": "gam-viewer train", "argv": list(argv), "metrics": _metrics(trainer, best),
+             "seconds": round(elapsed, 1), "transfer": report.as_dict() if report else None}
+    try:
+        written = export_native(best, out or _default_out(save_dir), half=out_dtype == "float16", extra=extra)
+    except FileExistsError:  # out= appeared during training: keep that file, write next to the run
+        written = export_native(best, _default_out(save_dir), half=out_dtype == "float16", extra=extra)
+        print(f"gam-viewer: {out} appeared while training; left it alone and wrote {written} instead")
     print(f"gam-viewer: trained {stem} in {elapsed / 60:.1f} min; Ultralytics checkpoint {best}")
     print(f"gam-viewer: wrote {written} (open it with: gam-viewer --model {written})")
     return 0
@@ -209,8 +236,18 @@ def export_native(checkpoint: Path, out: Path, *, half: bool = True, extra: Opti
     return save_native(loaded, out, half=half, overwrite=False, extra=extra)
 
 
-def _metrics(trainer) -> Dict[str, float]:
+def _metrics(trainer, best: Path) -> Dict[str, float]:
+    """Final validation metrics: the trainer's, or (after a multi-GPU run, whose workers
+    validated) those stored in the checkpoint, read safely."""
     m = getattr(trainer, "metrics", None) or {}
+    if not m:
+        from ..models.safe_pickle import load_checkpoint_dict
+
+        try:
+            ckpt = load_checkpoint_dict(best)
+            m = ckpt.get("train_metrics") or {} if isinstance(ckpt, dict) else {}
+        except Exception:  # noqa: BLE001 - metrics are informative only
+            m = {}
     out = {}
     for k, v in dict(m).items():
         try:

@@ -64,11 +64,12 @@ def install_font(target: Optional[Path] = None) -> Path:
     return target / _FONT_NAMES[0]
 
 
-def prepare(project: Union[str, Path], *, environ=None) -> Dict[str, str]:
+def prepare(project: Union[str, Path], *, environ=None, font: bool = True) -> Dict[str, str]:
     """Set the offline environment for a run whose outputs go under ``project``.
 
     Returns the variables it set. Safe to call more than once. When Ultralytics is already
     imported its config folder can no longer move; the font then goes to the folder it uses.
+    ``font=False`` leaves the font for a later :func:`install_font` (just before training).
     """
     env = os.environ if environ is None else environ
     project = Path(project).expanduser().resolve()
@@ -80,6 +81,6 @@ def prepare(project: Union[str, Path], *, environ=None) -> Dict[str, str]:
     if "YOLO_CONFIG_DIR" not in env and "ultralytics" not in sys.modules:
         env["YOLO_CONFIG_DIR"] = str(project / ".ultralytics")
         changed["YOLO_CONFIG_DIR"] = env["YOLO_CONFIG_DIR"]
-    if environ is None:
+    if font and environ is None:
         install_font()
     return changed

@@ -14,7 +14,10 @@ Ultralytics'. What this subclass adds:
 * :meth:`build_model` builds the model up front and can start it from a baseline checkpoint
   read by gam-viewer's safe reader (:mod:`gam_viewer.train.transfer`), never by unpickling
   code. The built module is what the trainer trains, and what a multi-GPU launch hands to
-  its workers.
+  its workers;
+* nothing is downloaded: a data YAML's ``download:`` step is never run (:func:`check_data`),
+  and the CUDA mixed-precision check compares the model being trained in float32 and float16
+  (:func:`amp_self_check`) instead of downloading a reference model.
 """
 
 import os
@@ -22,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Tuple
 
+import torch
 import yaml as yaml_lib
 
 if "ultralytics" not in sys.modules:  # Ultralytics reads these once, at import
@@ -33,8 +37,6 @@ if "ultralytics" not in sys.modules:  # Ultralytics reads these once, at import
 from ultralytics.models.yolo.detect import DetectionTrainer  # noqa: E402
 from ultralytics.nn.tasks import DetectionModel  # noqa: E402
 from ultralytics.utils import RANK  # noqa: E402
-
-import torch  # noqa: E402
 
 from .register import register  # noqa: E402
 from .transfer import TransferReport, transfer_weights  # noqa: E402
@@ -90,7 +92,7 @@ def _install_amp_self_check() -> None:
 
 _install_amp_self_check()
 
-__all__ = ["GamDetectionTrainer", "load_model_yaml"]
+__all__ = ["GamDetectionTrainer", "load_model_yaml", "check_data", "amp_self_check"]
 
 
 def load_model_yaml(path: str, scale: Optional[str] = None) -> dict:
@@ -120,6 +122,23 @@ def load_model_yaml(path: str, scale: Optional[str] = None) -> dict:
     return d
 
 
+def check_data(data: str, split: str = "") -> None:
+    """Raise RuntimeError naming the problem when the dataset YAML's images are missing.
+
+    Ultralytics runs a data YAML's ``download:`` step (a URL to fetch, a bash line or Python
+    code to exec) when the images are missing; gam-viewer never does.
+    """
+    if not str(data).lower().endswith((".yaml", ".yml")):
+        return
+    from ultralytics.data.utils import check_det_dataset
+
+    try:
+        check_det_dataset(str(data), autodownload=False, split=split)
+    except Exception as exc:  # noqa: BLE001 - re-raised as one line naming the data set
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RuntimeError(f"data={data}: {first} (gam-viewer never runs a data YAML's download: step)") from None
+
+
 class GamDetectionTrainer(DetectionTrainer):
     """Ultralytics' ``DetectionTrainer`` that knows GAM (see the module docstring).
 
@@ -129,19 +148,26 @@ class GamDetectionTrainer(DetectionTrainer):
 
     model_scale: Optional[str] = None
 
+    def get_dataset(self):
+        """Ultralytics' dataset check, but a data YAML's ``download:`` step never runs
+        (see :func:`check_data`)."""
+        check_data(str(self.args.data), split=self.args.split)
+        return super().get_dataset()
+
     def get_model(self, cfg=None, weights=None, verbose=True):
         register()  # idempotent; also covers a trainer built without importing this module first
         if isinstance(cfg, (str, Path)) and str(cfg).lower().endswith((".yaml", ".yml")):
             cfg = load_model_yaml(str(cfg), self.model_scale)
         return super().get_model(cfg=cfg, weights=weights, verbose=verbose)
 
-    def build_model(self, weights: Optional[str] = None, verbose: bool = True) -> Tuple[DetectionModel, Optional[TransferReport]]:
+    def build_model(self, weights=None, verbose: bool = True) -> Tuple[DetectionModel, Optional[TransferReport]]:
         """Build the model from ``args.model`` (a YAML path) now, optionally starting from the
-        baseline checkpoint ``weights`` (read safely, layers remapped around inserted GAM rows),
-        and make it the model this trainer trains. Returns the model and the transfer report."""
+        baseline checkpoint ``weights`` (a path, read safely, or a ``LoadedModel``; layers
+        remapped around inserted GAM rows), and make it the model this trainer trains.
+        Returns the model and the transfer report."""
         model = self.get_model(cfg=self.args.model, weights=None, verbose=verbose and RANK in {-1, 0})
         report = None
-        if weights:
+        if weights is not None:
             report = transfer_weights(model, model.yaml, weights)
         self.model = model
         return model, report

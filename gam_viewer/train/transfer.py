@@ -87,6 +87,7 @@ class TransferReport:
     not_transferred: Dict[str, str] = field(default_factory=dict)  # target key -> why not
     unused: Dict[str, str] = field(default_factory=dict)           # baseline key -> why not used
     notes: List[str] = field(default_factory=list)
+    shapes: Dict[str, Tuple[tuple, tuple]] = field(default_factory=dict)  # key -> (baseline, target) shape
     target_tensors: int = 0
     target_params: int = 0
     transferred_params: int = 0
@@ -135,6 +136,7 @@ class TransferReport:
             "unused": {f"baseline layer {layer}: {why}": len(keys)
                        for (layer, why), keys in self.by_layer(self.unused).items()},
             "notes": list(self.notes),
+            "shape_mismatches": {k: [list(a), list(b)] for k, (a, b) in self.shapes.items()},
         }
 
 
@@ -195,10 +197,12 @@ def transfer_weights(model: nn.Module, target_cfg: Mapping[str, Any],
             continue
         src = renamed[key]
         if tuple(src.shape) != tuple(value.shape):
-            why = f"shape {tuple(src.shape)} in the baseline, {tuple(value.shape)} here"
             if j == tgt_head and src_nc != tgt_nc:
-                why += f" (the baseline has {src_nc} classes, this model {tgt_nc})"
+                why = f"sized for the baseline's {src_nc} classes; this model has {tgt_nc}"
+            else:
+                why = "a different shape in the baseline (another width or scale?)"
             report.not_transferred[key] = why
+            report.shapes[key] = (tuple(src.shape), tuple(value.shape))
             continue
         new_sd[key] = src.to(dtype=value.dtype)
         report.transferred.append(key)
