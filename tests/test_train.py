@@ -460,3 +460,48 @@ def test_one_epoch_round_trip_ends_in_a_file_the_viewer_opens(ul, synth_tiny, tm
         assert fh.get_tensor("model.9.channel_attention.fc1.weight").dtype == torch.float16
     extra = json.loads(meta["extra"])
     assert extra["trained_with"] == "gam-viewer train" and extra["transfer"]["transferred"] == n_base
+
+
+# --------------------------------------------------------------------------- predict parity
+DEMO = ROOT / "resources" / "demo"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("file, name", [("yolov5n.safetensors", "yolov5nu"),
+                                        ("gam-yolov5n.safetensors", "yolov5nu-gam-full")])
+def test_trained_demo_models_predict_exactly_like_ultralytics(ul, tmp_path, file, name):
+    """The bundled trained weights in Ultralytics' own model (GAM registered) and ``predict``,
+    against gam-viewer's rebuild and ``Detector.predict``: same boxes, scores and classes on
+    every sample picture. Covers letterbox, DFL decode and NMS of the anchor-free path."""
+    import cv2
+    import numpy as np
+    from safetensors.torch import load_file
+    from ultralytics import YOLO
+
+    from gam_viewer import load_model
+
+    path = DEMO / file
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (the bundled demo pair)")
+    det = load_model(path)
+    theirs = _build(ul, name, nc=len(det.names))
+    theirs.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()}, strict=True)
+    theirs.names = dict(enumerate(det.names))
+    theirs.args = {"imgsz": det.default_imgsz}
+    ckpt = tmp_path / "ultralytics.pt"
+    torch.save({"model": theirs}, ckpt)  # our own file, opened by Ultralytics in this test only
+    yolo = YOLO(str(ckpt))
+    pictures = sorted((ROOT / "resources" / "samples").glob("*.jpg"))
+    assert pictures
+    total = 0
+    for picture in pictures:
+        img = cv2.imread(str(picture))
+        for conf in (0.05, 0.25):
+            r = yolo.predict(img, conf=conf, iou=0.45, imgsz=det.default_imgsz, verbose=False)[0]
+            ours = det.predict(img, conf=conf, iou=0.45, imgsz=det.default_imgsz)
+            assert len(ours.boxes) == len(r.boxes), (picture.name, conf)
+            np.testing.assert_allclose(ours.boxes, r.boxes.xyxy.numpy(), atol=2e-3, err_msg=picture.name)
+            np.testing.assert_allclose(ours.scores, r.boxes.conf.numpy(), atol=1e-5, err_msg=picture.name)
+            np.testing.assert_array_equal(ours.classes, r.boxes.cls.numpy().astype(ours.classes.dtype))
+            total += len(ours.boxes)
+    assert total > 2 * len(pictures)  # the trained models do find things
