@@ -1,5 +1,6 @@
 """The frame pipeline without the window: mailbox, rate meter, the reader thread, scheduling."""
 
+import os
 import threading
 import time
 
@@ -92,3 +93,30 @@ def test_results_pair_both_sides_and_a_missing_model_gives_none(qtbot, pipeline,
     with qtbot.waitSignal(pipeline.result_ready, timeout=5000) as again:
         pipeline.set_detector("baseline", fake_detector(boxes=[(2, 2, 6, 6, 0.8, 1)]))
     assert len(again.args[0].baseline) == 1 and again.args[0].seq > r.seq
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="per-thread nice is POSIX only")
+def test_inference_threads_run_below_the_gui_thread(qtbot, pipeline, fake_detector, tmp_path):
+    """Workers lower their own priority when their thread starts, so a busy CPU delays
+    inference, not drawing. The GUI thread keeps its priority."""
+    import cv2
+
+    from gam_viewer.ui.worker import WORKER_NICENESS
+
+    seen = {}
+
+    class Recording(fake_detector):
+        def predict(self, image, **kw):
+            seen[self.source] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+            return super().predict(image, **kw)
+
+    gui = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    img = tmp_path / "x.png"
+    cv2.imwrite(str(img), np.full((30, 40, 3), 100, np.uint8))
+    pipeline.set_detector("gam", Recording(source="g.pt"))
+    pipeline.set_detector("baseline", Recording(source="b.pt"))
+    qtbot.waitUntil(lambda: pipeline.model_info("baseline") is not None, timeout=5000)
+    with qtbot.waitSignal(pipeline.result_ready, timeout=5000):
+        pipeline.open(str(img))
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == gui
+    assert seen == {"g.pt": min(gui + WORKER_NICENESS, 19), "b.pt": min(gui + WORKER_NICENESS, 19)}

@@ -119,6 +119,7 @@ class _Lane(QObject):
         self.adopt.connect(self.worker.adopt)
         self.unload.connect(self.worker.unload)
         self.thread.finished.connect(self.worker.deleteLater)
+        self.thread.started.connect(self.worker.lower_priority)  # runs in the new thread
         self.info: Optional[ModelInfo] = None
         self.cam_layers: List[object] = []   # engine.cam.CamLayer offered by the loaded model
         self.serial = 0

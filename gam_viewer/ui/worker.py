@@ -14,16 +14,21 @@ CAM (``engine.cam.cam_layers``) are sent with ``layers_ready`` just before ``loa
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ..engine.sources import Frame
 from .model_spec import InferenceParams, ModelInfo, ModelSpec
+
+#: how much lower than the GUI thread the inference threads run (POSIX nice steps)
+WORKER_NICENESS = 5
 
 __all__ = ["InferenceWorker", "Job", "CamRequest", "default_loader", "one_line", "match_box"]
 
@@ -116,6 +121,20 @@ class InferenceWorker(QObject):
         self.detector = None
         self.spec: Optional[ModelSpec] = None
         self.serial = 0   # which model: +1 on every change, so results can be matched to models
+
+    @Slot()
+    def lower_priority(self) -> None:
+        """Run from the worker's own thread when it starts: make this thread (and the
+        math threads it creates, which inherit it) yield to the GUI thread when the cores are
+        busy, so drawing never waits behind inference. POSIX: nice +WORKER_NICENESS for this
+        thread only; elsewhere Qt's LowPriority."""
+        try:
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + WORKER_NICENESS)
+        except (AttributeError, OSError):  # no per-thread nice here (Windows)
+            thread = QThread.currentThread()
+            if thread is not None:
+                thread.setPriority(QThread.Priority.LowPriority)
 
     @Slot(object)
     def load(self, spec: ModelSpec) -> None:
