@@ -6,6 +6,7 @@
     gam-viewer export --model M --source S --out DIR    heatmap / CAM figures, headless
     gam-viewer data synth --out DIR                     a synthetic detection dataset
     gam-viewer train model=... data=...                 train a GAM-YOLO (needs the train extra)
+    gam-viewer fetch yolov5s                            download an official YOLOv5 checkpoint (cached)
 
 User errors print one line ``gam-viewer: error: ...`` and exit with status 2; nothing here
 prints a traceback for them. Qt is imported only by the window.
@@ -103,12 +104,54 @@ def _cmd_train(argv: List[str]) -> int:
     return int(run_train(argv))
 
 
+def _cmd_fetch(argv: List[str]) -> int:
+    from .engine import zoo
+
+    ap = argparse.ArgumentParser(prog="gam-viewer fetch",
+                                 description="Download an official YOLOv5 v7.0 COCO checkpoint into the cache "
+                                             "(checked by SHA-256) and print its path; a cached one is only "
+                                             "verified.")
+    ap.add_argument("name", nargs="?", help="one of " + ", ".join(zoo.OFFICIAL))
+    ap.add_argument("--list", action="store_true", help="list the checkpoints and which are cached")
+    ap.add_argument("--url", help=f"download from this base URL (default: ${zoo.ENV_URL} or the GitHub release)")
+    ap.add_argument("--timeout", type=float, default=zoo.DEFAULT_TIMEOUT, help="network timeout in seconds")
+    args = ap.parse_args(argv)
+    if args.list or not args.name:
+        if not args.list:
+            raise UserError("name a checkpoint: " + ", ".join(zoo.OFFICIAL) + " (or --list)")
+        for name, ck in zoo.OFFICIAL.items():
+            path = zoo.cached_path(name)
+            print(f"{name:8s} {'cached ' + str(path) if path else 'about ' + zoo.describe_size(ck.size)}")
+        print(f"cache: {zoo.cache_dir()}")
+        return 0
+    if args.timeout <= 0:
+        raise UserError(f"--timeout must be positive, got {args.timeout:g}")
+    shown = []   # a progress line is on stderr (a terminal only)
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            of = f" of {total / 1e6:.1f}" if total else ""
+            print(f"\r{args.name}: {done / 1e6:.1f}{of} MB", end="", file=sys.stderr, flush=True)
+            shown.append(True)
+
+    try:
+        path = zoo.fetch(args.name, progress=progress, base_url=args.url, timeout=args.timeout)
+    except zoo.ZooError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        if shown:
+            print(file=sys.stderr)
+    print(path)
+    return 0
+
+
 SUBCOMMANDS: Dict[str, Callable[[List[str]], int]] = {
     "info": _cmd_info,
     "convert": _cmd_convert,
     "export": _cmd_export,
     "data": _cmd_data,
     "train": _cmd_train,
+    "fetch": _cmd_fetch,
 }
 
 

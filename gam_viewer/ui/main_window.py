@@ -33,6 +33,7 @@ Hooks for add-on views (attention panel, channel chart, overlays, exports)
     (persisted); ``pane.colormap_lut(name)`` gives its 256 x 3 LUT.
 ``window.models_changed``  Signal(side, ModelInfo or None) when a pane's model changes.
 ``window.report(text, error=False)``: a message in the status bar (and ``window.messages``).
+``window.zoo`` (zoo_dialog.ZooController): Models ▸ Download official YOLOv5 baseline.
 
 The attention views use these hooks: ``window.attention`` (attention_panel.AttentionPanel: layer
 thumbnails, overlays, CAM, channel chart) and ``window.exporter`` (exports.Exporter: File ▸ Export).
@@ -63,6 +64,7 @@ from .pipeline import FrameResult, Pipeline
 from .reader import SourceInfo
 from .settings import Settings
 from .transport import TransportBar
+from .zoo_dialog import ZooController
 
 __all__ = ["MainWindow"]
 
@@ -158,6 +160,7 @@ class MainWindow(QMainWindow):
 
         self.attention = AttentionPanel(self)
         self.exporter = Exporter(self)
+        self.zoo = ZooController(self)
         self.actions_ = build_menus(self)
         self._connect()
         self.pipeline.params = self.controls.inference_params()
@@ -546,5 +549,6 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
         self._stats_timer.stop()
+        self.zoo.shutdown()
         self.pipeline.shutdown()
         super().closeEvent(event)
