@@ -4,7 +4,7 @@ For each model: preprocess, forward, postprocess (decode + NMS) and attention ta
 over N frames at 640 on a real-sized image. Models: yolov5n / yolov5s (YOLOv5-repo schema)
 with and without GAM (random weights from the shipped YAMLs: speed does not depend on the
 values), plus YOLOv5nu / YOLOv8n in Ultralytics' own package and in gam-viewer on the
-*same* checkpoint. Prints a table, writes JSON; never asserts on time.
+*same* checkpoint, alternating frame by frame. Prints a table, writes JSON; never asserts on time.
 
     python benchmarks/engine.py [--device cpu|cuda] [--frames 30] [--no-ultralytics]
 """
@@ -72,20 +72,27 @@ def time_engine(det, img, frames, warmup, attention=True):
     return {k: med(v) for k, v in parts.items()}, len(res)
 
 
-def time_ultralytics(path, img, frames, warmup, device):
+def time_pair(path, det, img, frames, warmup, device):
+    """Ultralytics' predict and gam-viewer's on the same checkpoint, alternating frame by
+    frame (round robin), so drift in the machine's speed hits both alike."""
     from ultralytics import YOLO
 
     model = YOLO(str(path))
-    parts = {"preprocess": [], "inference": [], "postprocess": [], "total": []}
+    theirs = {"preprocess": [], "inference": [], "postprocess": [], "total": []}
+    ours = {k: [] for k in ("preprocess", "forward", "postprocess", "taps", "total")}
     for i in range(warmup + frames):
         t0 = time.perf_counter()
         r = model.predict(img, imgsz=640, conf=0.25, iou=0.45, device=device, verbose=False)[0]
         total = (time.perf_counter() - t0) * 1e3
+        res = det.predict(img, imgsz=640, conf=0.25, iou=0.45)
         if i >= warmup:
             for k in ("preprocess", "inference", "postprocess"):
-                parts[k].append(r.speed[k])
-            parts["total"].append(total)
-    return {k: med(v) for k, v in parts.items()}, len(r.boxes)
+                theirs[k].append(r.speed[k])
+            theirs["total"].append(total)
+            for k in ours:
+                ours[k].append(res.timings[k])
+    return ({k: med(v) for k, v in theirs.items()}, len(r.boxes),
+            {k: med(v) for k, v in ours.items()}, len(res))
 
 
 def main(argv=None):
@@ -127,14 +134,12 @@ def main(argv=None):
                     path = Path(tmp) / f"{name}.pt"
                     um = YOLO(f"{name}.yaml")  # Ultralytics' own init biases class logits low already
                     um.save(str(path))
-                    u, un = time_ultralytics(path, img, args.frames, args.warmup, args.device)
+                    det = load_model(path, device=args.device)   # Ultralytics' init already keeps NMS quiet
+                    u, un, t, n = time_pair(path, det, img, args.frames, args.warmup, args.device)
                     rows.append({"impl": "ultralytics", "model": name, "preprocess": u["preprocess"],
                                  "forward": u["inference"], "postprocess": u["postprocess"], "taps": None,
                                  "total": u["total"], "n_det": un})
                     print(rows[-1], flush=True)
-                    det = load_model(path, device=args.device)
-                    quiet_head(det)
-                    t, n = time_engine(det, img, args.frames, args.warmup)
                     rows.append({"impl": "gam-viewer", "model": name + " (same .pt)", **t, "n_det": n,
                                  "taps_pct": round(100 * t["taps"] / t["total"], 2)})
                     print(rows[-1], flush=True)

@@ -119,7 +119,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     torch.manual_seed(0)
-    cases = [("batch 1 fp32 fwd", 1, torch.float32, False, False)]
+    cases = [("batch 1 fp32 fwd", 1, torch.float32, False, False),
+             # the layout gam-viewer's Detector runs in (channels_last weights, so NHWC activations)
+             ("batch 1 fp32 fwd NHWC", 1, torch.float32, False, True)]
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         cases += [

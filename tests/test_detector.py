@@ -59,6 +59,29 @@ def test_fused_and_unfused_give_the_same_detections():
     np.testing.assert_allclose(a.boxes, b.boxes, atol=0.05)
 
 
+def test_channels_last_changes_nothing_but_the_layout():
+    """The default NHWC run gives the NCHW run's boxes and gates (float rounding only), and
+    the gates handed out are contiguous C x h x w tensors either way."""
+    root = Path(__file__).resolve().parents[1] / "resources"
+    model, picture = root / "demo" / "gam-yolov5n.safetensors", root / "samples" / "synth_01.jpg"
+    if not model.is_file() or not picture.is_file():
+        pytest.skip("the bundled demo GAM model or sample picture is absent")
+    img = cv2.imread(str(picture))
+    nhwc = load_model(model)
+    nchw = load_model(model, channels_last=False)
+    assert nhwc.channels_last and not nchw.channels_last
+    a = nhwc.predict(img, conf=0.05, imgsz=320)
+    b = nchw.predict(img, conf=0.05, imgsz=320)
+    assert len(a) == len(b) > 0
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-2)
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+    assert len(a.attention) == len(b.attention) == 4
+    for x, y in zip(a.attention, b.attention):
+        assert x.spatial_gate.is_contiguous() and x.channel_gate.is_contiguous()
+        torch.testing.assert_close(x.spatial_gate, y.spatial_gate, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(x.channel_gate, y.channel_gate, atol=1e-5, rtol=1e-5)
+
+
 @needs_ref
 def test_class_filter_and_thresholds(yolov5n):
     img = cv2.imread(str(REF.parent / "images" / "bus.jpg"))
