@@ -347,6 +347,7 @@ class MainWindow(QMainWindow):
             if info.load_ms:
                 msg += f" (opened in {info.load_ms / 1000:.1f} s)"
             self.report(msg)
+            self._adopt_trained_size(info)
         names: List[str] = []
         for s in SIDES:
             other = self.pipeline.model_info(s)
@@ -354,6 +355,16 @@ class MainWindow(QMainWindow):
                 names += other.names
         self.controls.set_class_names(names)
         self.models_changed.emit(side, info)
+
+    def _adopt_trained_size(self, info: ModelInfo) -> None:
+        """Run at the size the model was trained at (from its checkpoint), when the models
+        open agree on one: a model shown objects at another scale than it learnt detects worse.
+        The user can change the Image size control afterwards as usual."""
+        sizes = {m.default_imgsz for m in (self.pipeline.model_info(s) for s in SIDES) if m is not None}
+        if len(sizes) != 1 or int(self.controls.imgsz.value()) == info.default_imgsz:
+            return
+        self.controls.imgsz.setValue(info.default_imgsz)
+        self.report(f"Image size set to {info.default_imgsz} px, the size {info.label} was trained at")
 
     def _on_model_failed(self, side: str, message: str) -> None:
         self.pickers[side].set_error(message)
