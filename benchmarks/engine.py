@@ -77,7 +77,12 @@ def time_pair(path, det, img, frames, warmup, device):
     frame (round robin), so drift in the machine's speed hits both alike."""
     from ultralytics import YOLO
 
+    threads = torch.get_num_threads()
     model = YOLO(str(path))
+    model.predict(img, imgsz=640, device=device, verbose=False)
+    # Ultralytics' device selection sets torch to min(8, cpu_count - 1) threads for the whole
+    # process (1 on a 2-core machine); put back what both sides should run with
+    torch.set_num_threads(threads)
     theirs = {"preprocess": [], "inference": [], "postprocess": [], "total": []}
     ours = {k: [] for k in ("preprocess", "forward", "postprocess", "taps", "total")}
     for i in range(warmup + frames):
@@ -101,6 +106,8 @@ def main(argv=None):
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--no-ultralytics", action="store_true")
+    ap.add_argument("--only-ultralytics", action="store_true", help="only the same-weights comparison")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     img, img_name = test_image()
@@ -109,7 +116,9 @@ def main(argv=None):
     configs = [("eager", {})]
     if cuda:
         configs += [("fp16", {"half": True}), ("fp16 + CUDA graph", {"half": True, "cuda_graph": True})]
-    for name in ENGINE_MODELS:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for name in ([] if args.only_ultralytics else ENGINE_MODELS):
         for label, kw in configs:
             det = load_model(name, device=args.device, **kw)
             quiet_head(det)
