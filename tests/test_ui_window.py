@@ -483,18 +483,25 @@ def test_space_plays_and_pauses_and_the_readout_counts_drops(qtbot, make_window,
     assert "fps shown of 25" in text and "latency" in text and "dropped" in text
 
 
-def test_models_trained_at_one_size_set_the_image_size(qtbot, make_window, fake_detector):
-    """Two models whose checkpoints say 320 make the window run at 320 (and say so); models
-    that disagree leave the control alone."""
+def test_the_trained_size_is_suggested_for_own_models_and_used_for_the_demo(
+        qtbot, make_window, fake_detector, tmp_path):
+    """Models whose checkpoints say 320: the user's own leave the Image size control alone and
+    the status bar says so; the bundled demo pair switches it to 320."""
     small_gam = fake_detector(source="g320.pt", has_gam=True)
     small_base = fake_detector(source="b320.pt")
     small_gam.default_imgsz = small_base.default_imgsz = 320
     win, _, _ = with_fakes(make_window, fake_detector, left=small_gam, right=small_base)
     wait_models(qtbot, win)
-    qtbot.waitUntil(lambda: win.controls.imgsz.value() == 320, timeout=5000)
-    assert any("Image size set to 320 px" in m for m in win.messages)
-    win.controls.imgsz.setValue(416)
-    other = fake_detector(source="b640.pt")          # trained at 640: the two now disagree
-    win.set_detector("baseline", other)
-    qtbot.waitUntil(lambda: win.pipeline.model_info("baseline").label == "b640.pt", timeout=5000)
-    assert win.controls.imgsz.value() == 416
+    qtbot.waitUntil(lambda: any("trained at 320 px; Image size is 640 px" in m for m in win.messages), timeout=5000)
+    assert win.controls.imgsz.value() == 640
+
+    def loader(spec):
+        det = fake_detector(source=spec.source, has_gam="gam" in str(spec.source))
+        det.default_imgsz = 320
+        return det
+
+    demo = {"gam": str(tmp_path / "demo-gam.safetensors"), "baseline": str(tmp_path / "demo-base.safetensors")}
+    win2 = make_window(loader=loader, demo_models=(demo["gam"], demo["baseline"]))
+    win2.load_demo_pair()
+    qtbot.waitUntil(lambda: win2.controls.imgsz.value() == 320, timeout=5000)
+    assert any("Image size set to 320 px" in m for m in win2.messages)

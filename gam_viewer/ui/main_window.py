@@ -357,14 +357,21 @@ class MainWindow(QMainWindow):
         self.models_changed.emit(side, info)
 
     def _adopt_trained_size(self, info: ModelInfo) -> None:
-        """Run at the size the model was trained at (from its checkpoint), when the models
-        open agree on one: a model shown objects at another scale than it learnt detects worse.
-        The user can change the Image size control afterwards as usual."""
-        sizes = {m.default_imgsz for m in (self.pipeline.model_info(s) for s in SIDES) if m is not None}
-        if len(sizes) != 1 or int(self.controls.imgsz.value()) == info.default_imgsz:
+        """The size the open models were trained at (from their checkpoints), when they agree
+        on one: a model shown objects at another scale than it learnt detects worse. The
+        bundled demo pair is switched to it; for the user's own models the Image size control
+        is theirs, so the status bar only says so."""
+        infos = [m for m in (self.pipeline.model_info(s) for s in SIDES) if m is not None]
+        sizes = {m.default_imgsz for m in infos}
+        current = int(self.controls.imgsz.value())
+        if len(sizes) != 1 or current == info.default_imgsz:
             return
-        self.controls.imgsz.setValue(info.default_imgsz)
-        self.report(f"Image size set to {info.default_imgsz} px, the size {info.label} was trained at")
+        demo = {str(v) for v in self.demo.values() if v}
+        if demo and all(str(m.spec.source) in demo for m in infos):
+            self.controls.imgsz.setValue(info.default_imgsz)
+            self.report(f"Image size set to {info.default_imgsz} px, the size {info.label} was trained at")
+        else:
+            self.report(f"{info.label} was trained at {info.default_imgsz} px; Image size is {current} px")
 
     def _on_model_failed(self, side: str, message: str) -> None:
         self.pickers[side].set_error(message)
