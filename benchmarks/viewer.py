@@ -149,6 +149,10 @@ def run_viewer(model: str, baseline: str, video: str, imgsz: int, device: str, s
         now = time.perf_counter()
         if state["phase"] == "loading":
             if all(win.pipeline.model_info(s) is not None for s in ("gam", "baseline")) and not win.pipeline.loading:
+                # the demo pair switches the window to its training size on load: measure at --imgsz
+                win.controls.set_inference_params(InferenceParams(imgsz=imgsz))
+                win.controls.flush()
+                state["imgsz_used"] = int(win.controls.imgsz.value())
                 win.transport.loop.setChecked(True)
                 win.open_source(video)
                 state["phase"], state["t_start"] = "warmup", now
@@ -186,6 +190,7 @@ def run_viewer(model: str, baseline: str, video: str, imgsz: int, device: str, s
     s0, s1 = state["stats0"], state["stats1"]
     frames = s1.frames - s0.frames
     return {
+        "imgsz_used": state.get("imgsz_used"),
         "seconds": elapsed, "shown": len(shown), "shown_fps": len(shown) / elapsed,
         "source_frames": frames, "dropped": s1.dropped - s0.dropped,
         "latency_ms_median": statistics.median([x[2] for x in shown]) if shown else None,

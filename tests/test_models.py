@@ -184,3 +184,22 @@ def test_forward_shapes_and_fuse_equivalence():
         fused = model(x)
     for a, b in zip(raw, fused):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
+
+
+def test_conv_inference_activation_in_place_matches_and_training_still_differentiates():
+    """Conv overwrites its output in place only when no gradient is wanted: same values as
+    the ordinary path, and backward still works (Grad-CAM and training need it)."""
+    from gam_viewer.nn.blocks import Conv
+
+    torch.manual_seed(0)
+    conv = Conv(3, 8, 3, 1).eval()
+    x = torch.randn(2, 3, 16, 16, requires_grad=True)
+    y = conv(x)
+    with torch.inference_mode():
+        y_inf = conv(x.detach())
+    with torch.no_grad():
+        y_nograd = conv(x.detach())
+    torch.testing.assert_close(y_inf, y.detach())
+    torch.testing.assert_close(y_nograd, y.detach())
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0

@@ -88,7 +88,12 @@ class Conv(nn.Module):
         self.act = make_activation(self.default_act if act is True else act)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.act(self.bn(self.conv(x)))
+        y = self.bn(self.conv(x))
+        if type(self.act) is nn.SiLU and not torch.is_grad_enabled():
+            # inference: overwrite the conv output in place instead of allocating another
+            # tensor of the same size (a few % of a CPU frame; autograd needs the original)
+            return torch.nn.functional.silu(y, inplace=True)
+        return self.act(y)
 
     def fuse(self) -> None:
         if isinstance(self.bn, nn.BatchNorm2d):
