@@ -1,7 +1,8 @@
 """Read a PyTorch (zip) checkpoint without running any of its code.
 
-A YOLO ``.pt`` is a pickle of the whole ``nn.Module`` tree. ``torch.load(weights_only=False)``
-imports the training repo's classes and runs whatever the pickle asks for; we never do that.
+A YOLO ``.pt`` is a pickle of the whole ``nn.Module`` tree. Loading it with an unrestricted
+``torch.load`` imports the training repo's classes and runs whatever the pickle asks for; we
+never do that.
 Instead a restricted unpickler maps a short allow-list of class paths to *inert placeholders*
 (objects that only record the attributes the pickle sets), rebuilds tensors from the raw
 storages itself, and refuses every other global with an error that names it. The model is
