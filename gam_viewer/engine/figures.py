@@ -29,8 +29,6 @@ place) and never overwrite: by default an existing name raises FileExistsError;
 import csv
 import io
 import math
-import os
-import tempfile
 import textwrap
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,7 +38,7 @@ from typing import Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from ..fsutil import give_default_mode
+from ..fsutil import write_atomic
 
 __all__ = [
     "COLORMAPS", "colormap_lut", "value_range", "normalize", "colour_index", "apply_colormap", "overlay", "out_of_range",
@@ -524,42 +522,6 @@ def encode_png(rgb: np.ndarray) -> bytes:
     if not ok:
         raise ValueError("PNG encoding failed")
     return buf.tobytes()
-
-
-def write_atomic(path: Union[str, Path], data: bytes, overwrite: bool = False) -> Path:
-    """Write ``data`` to ``path`` all at once: temp file in the same folder, fsync, then move.
-
-    ``overwrite=False``: never replaces an existing file (FileExistsError naming it), even
-    one that appears while writing (the final step is a hard link, which cannot clobber).
-    A failure leaves no partial file behind.
-    """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path.parent}: no such folder")
-    if not overwrite and path.exists():
-        raise FileExistsError(f"{path}: already exists (not overwritten)")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        give_default_mode(tmp)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)       # atomic and refuses an existing name
-            except FileExistsError:
-                raise FileExistsError(f"{path}: already exists (not overwritten)") from None
-            except OSError:              # file systems without hard links
-                if path.exists():
-                    raise FileExistsError(f"{path}: already exists (not overwritten)") from None
-                os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def save_png(rgb: np.ndarray, path: Union[str, Path], overwrite: bool = False) -> Path:

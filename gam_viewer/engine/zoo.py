@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
-from ..fsutil import give_default_mode
+from ..fsutil import give_default_mode, write_atomic
 
 __all__ = ["Checkpoint", "OFFICIAL", "RELEASE", "DEFAULT_BASE_URL", "ZooError", "FetchCancelled",
            "cache_dir", "base_url", "url_for", "checkpoint", "cached_path", "recorded_sha256",
@@ -185,16 +185,8 @@ def _record(cache: Path, filename: str, digest: str) -> None:
     if records.get(filename) == digest:
         return
     records[filename] = digest
-    fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{CHECKSUMS}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(records, f, indent=1, sort_keys=True)
-            f.write("\n")
-        give_default_mode(tmp)
-        os.replace(tmp, cache / CHECKSUMS)
-    except BaseException:
-        _remove(tmp)
-        raise
+    text = json.dumps(records, indent=1, sort_keys=True) + "\n"
+    write_atomic(cache / CHECKSUMS, text.encode("utf-8"), overwrite=True)
 
 
 def _remove(path) -> None:
