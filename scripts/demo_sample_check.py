@@ -25,18 +25,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from make_demo_media import DEFAULT_SEED, IMAGE_OBJECTS, IMAGES  # noqa: E402
 
 from gam_viewer import load_model  # noqa: E402
+from gam_viewer.engine.decode import box_iou  # noqa: E402
 from gam_viewer.data.synth import render_scene  # noqa: E402
 
 MODELS = {"GAM-YOLOv5nu": ROOT / "resources/demo/gam-yolov5n.safetensors",
           "YOLOv5nu": ROOT / "resources/demo/yolov5n.safetensors"}
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def match(gt, boxes, classes, thr=0.5):
@@ -48,7 +41,7 @@ def match(gt, boxes, classes, thr=0.5):
         for j, (gc, *g) in enumerate(gt):
             if j in used or gc != cls:
                 continue
-            v = iou(box, g)
+            v = float(box_iou([g], box)[0])
             if v >= best:
                 best, best_j = v, j
         if best_j is not None:

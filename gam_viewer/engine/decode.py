@@ -2,13 +2,15 @@
 
 from typing import Dict, List, Optional, Sequence
 
+import numpy as np
+
 import torch
 import torchvision
 from torch import Tensor
 
 from .letterbox import Letterbox
 
-__all__ = ["decode_anchor", "decode_dfl", "nms", "scale_boxes", "GridCache"]
+__all__ = ["decode_anchor", "decode_dfl", "nms", "scale_boxes", "box_iou", "GridCache"]
 
 MAX_WH = 7680  # class offset for batched NMS (larger than any image side)
 
@@ -141,3 +143,14 @@ def scale_boxes(boxes: Tensor, lb: Letterbox) -> Tensor:
     b[:, [0, 2]] = b[:, [0, 2]].clamp(0, w)
     b[:, [1, 3]] = b[:, [1, 3]].clamp(0, h)
     return b
+
+
+def box_iou(boxes, box) -> np.ndarray:
+    """IoU of one xyxy ``box`` with each row of ``boxes`` (N x 4 xyxy), as float64 (N,)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x1, y1, x2, y2 = (float(v) for v in box)
+    iw = np.clip(np.minimum(b[:, 2], x2) - np.maximum(b[:, 0], x1), 0, None)
+    ih = np.clip(np.minimum(b[:, 3], y2) - np.maximum(b[:, 1], y1), 0, None)
+    inter = iw * ih
+    union = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) + (x2 - x1) * (y2 - y1) - inter
+    return inter / np.maximum(union, 1e-9)

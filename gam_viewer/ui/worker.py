@@ -24,6 +24,7 @@ import numpy as np
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from ..engine.decode import box_iou
 from ..engine.sources import Frame
 from .model_spec import InferenceParams, ModelInfo, ModelSpec
 
@@ -64,13 +65,7 @@ def match_box(det, box, cls: Optional[int]) -> Optional[int]:
     """Index of the detection of class ``cls`` overlapping ``box`` most (IoU >= 0.3), else None."""
     if det is None or len(det) == 0:
         return None
-    b = np.asarray(det.boxes, dtype=np.float64).reshape(-1, 4)
-    x1, y1, x2, y2 = (float(v) for v in box)
-    iw = np.clip(np.minimum(b[:, 2], x2) - np.maximum(b[:, 0], x1), 0, None)
-    ih = np.clip(np.minimum(b[:, 3], y2) - np.maximum(b[:, 1], y1), 0, None)
-    inter = iw * ih
-    union = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) + (x2 - x1) * (y2 - y1) - inter
-    iou = inter / np.maximum(union, 1e-9)
+    iou = box_iou(det.boxes, box)
     if cls is not None:
         iou[np.asarray(det.classes) != int(cls)] = -1.0
     k = int(np.argmax(iou))
