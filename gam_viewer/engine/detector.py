@@ -224,8 +224,9 @@ class Detector:
             info = layer_of.get(id(m))
             if info is None:
                 continue
-            cg = m.channel_gate[batch_index].float().cpu().contiguous() if m.channel_gate is not None else None
-            sg = m.spatial_gate[batch_index].float().cpu().contiguous() if m.spatial_gate is not None else None
+            # C x h x w contiguous while still on the device, then one transfer that also casts
+            cg = _to_host(m.channel_gate[batch_index]) if m.channel_gate is not None else None
+            sg = _to_host(m.spatial_gate[batch_index]) if m.spatial_gate is not None else None
             out.append(AttentionMap(info.index, info.position, int(info.stride or 0), cg, sg, lb))
         return out
 
@@ -267,6 +268,10 @@ class Detector:
         return Detections(boxes, scores, cls, self.names, lb, timings, maps)
 
     __call__ = predict
+
+
+def _to_host(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous().to("cpu", torch.float32)
 
 
 def load_model(source: Union[str, Path], *, device: Union[str, torch.device] = "cpu",
