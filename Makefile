@@ -31,10 +31,11 @@ test-fast: $(STAMP)
 	QT_QPA_PLATFORM=offscreen YOLO_OFFLINE=1 YOLO_AUTOINSTALL=false $(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
-	$(PY) benchmarks/gam_block.py
-	$(PY) benchmarks/engine.py
+	$(PY) benchmarks/gam_block.py --iters 40
+	$(PY) benchmarks/engine.py --frames 30
 	$(PY) benchmarks/attention_views.py
-	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/viewer.py
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/viewer.py --no-attention --out benchmarks/results/viewer-cpu.json
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/viewer.py --out benchmarks/results/viewer-attention-cpu.json
 
 # The `train` extra for `gam-viewer train` (make test installs the same already):
 # Ultralytics goes in with --no-deps, its opencv-python would break the window.
