@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from gam_viewer import load_model  # noqa: E402
 from gam_viewer.demo import demo_media, demo_models  # noqa: E402
-from gam_viewer.engine import figures as F  # noqa: E402
+from gam_viewer.render import figures as F  # noqa: E402
 
 SHARED_BUS = ROOT.parent / "shared" / "reference" / "images" / "bus.jpg"
 

@@ -7,7 +7,7 @@
 
 __version__ = "0.1.0"
 
-from .engine import Detections, Detector, load_model  # noqa: E402
+from .inference import Detections, Detector, load_model  # noqa: E402
 from .models import ModelLoadError  # noqa: E402
 from .nn import GAM  # noqa: E402
 

@@ -90,7 +90,7 @@ def _cmd_data(argv: List[str]) -> int:
 
 
 def _cmd_export(argv: List[str]) -> int:
-    from .engine.export_cli import run as run_export
+    from .cli.export import run as run_export
 
     return int(run_export(argv))
 
@@ -105,7 +105,7 @@ def _cmd_train(argv: List[str]) -> int:
 
 
 def _cmd_fetch(argv: List[str]) -> int:
-    from .engine import zoo
+    from . import hub as zoo
 
     ap = argparse.ArgumentParser(prog="gam-viewer fetch",
                                  description="Download an official YOLOv5 v7.0 COCO checkpoint into the cache "

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from make_demo_media import DEFAULT_SEED, IMAGE_OBJECTS, IMAGES  # noqa: E402
 
 from gam_viewer import load_model  # noqa: E402
-from gam_viewer.engine.decode import box_iou  # noqa: E402
+from gam_viewer.inference.decode import box_iou  # noqa: E402
 from gam_viewer.data.synth import render_scene  # noqa: E402
 
 MODELS = {"GAM-YOLOv5nu": ROOT / "resources/demo/gam-yolov5n.safetensors",

@@ -43,8 +43,8 @@ class FakeDetector:
         return f"{self.source}: fake, {self.nc} classes"
 
     def predict(self, image, conf=0.25, iou=0.45, imgsz=640, classes=None, **kw):
-        from gam_viewer.engine.detector import Detections
-        from gam_viewer.engine.letterbox import Letterbox
+        from gam_viewer.inference.detector import Detections
+        from gam_viewer.inference.letterbox import Letterbox
 
         self.calls.append((float(image.mean()), self._threading.current_thread().name))
         if self.delay:
@@ -66,8 +66,8 @@ class FakeDetector:
     def _gates(self, image, imgsz):
         import torch
 
-        from gam_viewer.engine.attention import AttentionMap
-        from gam_viewer.engine.letterbox import letterbox
+        from gam_viewer.inference.attention import AttentionMap
+        from gam_viewer.inference.letterbox import letterbox
 
         stride = max(g[2] for g in self.gam_layers)
         _, lb = letterbox(image, imgsz, stride, auto=not self.square)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gam_viewer import load_model
-from gam_viewer.engine.cam import CamMap, _first_component, cam_layers, default_cam_layers, eigen_cam, grad_cam
+from gam_viewer.inference.cam import CamMap, _first_component, cam_layers, default_cam_layers, eigen_cam, grad_cam
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 YOLOV5N = SHARED / "weights" / "yolov5n.pt"

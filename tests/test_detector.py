@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from gam_viewer import load_model
-from gam_viewer.engine.attention import AttentionMap, warp_to_image
-from gam_viewer.engine.letterbox import letterbox
+from gam_viewer.inference.attention import AttentionMap, warp_to_image
+from gam_viewer.inference.letterbox import letterbox
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REF = SHARED / "reference" / "yolov5n_v7.0_detections.json"

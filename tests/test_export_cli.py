@@ -13,7 +13,7 @@ import pytest
 
 from gam_viewer import load_model
 from gam_viewer.app import main
-from gam_viewer.engine import figures as F
+from gam_viewer.render import figures as F
 
 MODEL = "yolov5n-gam-full"        # shipped YAML, random weights: enough for shapes and plumbing
 COMMON = ["--imgsz", "128", "--conf", "0.3", "--quiet"]

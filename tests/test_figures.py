@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from gam_viewer import load_model
-from gam_viewer.engine import figures as F
-from gam_viewer.engine.attention import AttentionMap
-from gam_viewer.engine.letterbox import letterbox
+from gam_viewer.render import figures as F
+from gam_viewer.inference.attention import AttentionMap
+from gam_viewer.inference.letterbox import letterbox
 
 # --------------------------------------------------------------------------- a model whose gate is known
 # Layer 0 averages each 16 x 16 patch of the input into every channel (a patchify conv);
@@ -216,7 +216,7 @@ def test_channel_bars_sort_and_top_k():
 
 # --------------------------------------------------------------------------- rendered figures
 def _gate_map(rng, c=16, h=6, w=10, lo=-2.0, hi=3.0):
-    from gam_viewer.engine.letterbox import Letterbox
+    from gam_viewer.inference.letterbox import Letterbox
 
     lb = Letterbox((90, 150), (96, 160), (96, 160), (0, 0), 160 / 150)
     cg = torch.from_numpy(rng.uniform(lo, hi, (c, h, w)).astype(np.float32))

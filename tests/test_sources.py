@@ -1,4 +1,4 @@
-"""Frame sources (gam_viewer.engine.sources): images, folders, videos, cameras, streams. No Qt."""
+"""Frame sources (gam_viewer.media.sources): images, folders, videos, cameras, streams. No Qt."""
 
 import functools
 import http.server
@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from gam_viewer.engine.sources import (
+from gam_viewer.media.sources import (
     CameraSource, Frame, SourceError, StreamSource, VideoSource, classify, list_images,
     open_paths, open_source,
 )
@@ -192,7 +192,7 @@ def test_unplugged_camera_raises_a_clear_error(monkeypatch):
     monkeypatch.setattr(cv2, "VideoCapture", lambda *a, **k: type("C", (), {
         "isOpened": lambda self: True, "read": lambda self: cap.read(), "get": lambda self, p: cap.get(p),
         "set": lambda self, *a: True, "release": lambda self: cap.release()})())
-    monkeypatch.setattr("gam_viewer.engine.sources._LiveSource.MAX_FAILURES", 2)
+    monkeypatch.setattr("gam_viewer.media.sources._LiveSource.MAX_FAILURES", 2)
     src = CameraSource(0)
     assert src.live and src.count is None and src.fps == 30.0
     assert [f.index for f in (src.read(), src.read(), src.read())] == [0, 1, 2]

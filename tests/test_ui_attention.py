@@ -15,7 +15,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
 
-from gam_viewer.engine import figures as F  # noqa: E402
+from gam_viewer.render import figures as F  # noqa: E402
 from gam_viewer.ui.overlay import box_at, overlay_hw  # noqa: E402
 
 GAM_LAYERS = ((9, "backbone/P5", 32, 24), (19, "head/P3", 8, 16), (23, "head/P4", 16, 20))
@@ -362,7 +362,7 @@ def cam_window(qtbot, make_window, real_pair, tmp_path):
 
 
 def test_eigencam_on_both_panes_in_the_workers(qtbot, make_window, real_pair, tmp_path, monkeypatch):
-    from gam_viewer.engine import cam as cam_mod
+    from gam_viewer.inference import cam as cam_mod
 
     threads = []
     real_eigen = cam_mod.eigen_cam

@@ -439,7 +439,7 @@ def test_demo_opens_with_both_models(qtbot, make_window):
 
 
 def test_a_webcam_unplugged_mid_stream_stops_with_a_message(qtbot, make_window, fake_detector, monkeypatch):
-    from gam_viewer.engine.sources import Frame, FrameSource, SourceError
+    from gam_viewer.media.sources import Frame, FrameSource, SourceError
 
     class UnpluggedCamera(FrameSource):
         """Delivers five frames, then fails like a camera pulled out of its socket."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gam_viewer.engine import zoo
+from gam_viewer import hub as zoo
 
 SHARED_N = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "yolov5n.pt"
 

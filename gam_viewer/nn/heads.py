@@ -1,7 +1,7 @@
 """Detection heads: YOLOv5's anchor-based Detect and the anchor-free DFL head of YOLOv5u/v8.
 
 Heads return their raw per-level maps; decoding to boxes lives in
-:mod:`gam_viewer.engine.decode` so that the same raw outputs can feed CAM targets and
+:mod:`gam_viewer.inference.decode` so that the same raw outputs can feed CAM targets and
 CUDA-graph replays.
 """
 

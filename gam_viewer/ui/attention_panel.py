@@ -4,7 +4,7 @@ A view over each frame's results (``window.frame_result``); the maths is the eng
 
 * thumbnails - for each pane whose model has GAM layers, one per layer (``AttentionMap.name``,
   e.g. ``head/P4 (40x30)``): the layer's gate reduced over channels, resampled through the
-  letterbox (``engine.attention.warp_to_image``, what ``AttentionMap.image_map`` does) and
+  letterbox (``inference.attention.warp_to_image``, what ``AttentionMap.image_map`` does) and
   coloured. Clicking one selects that layer and overlays its map on that pane;
 * the overlay - "GAM gate": the selected layer's map over its pane; "EigenCAM": both panes,
   each on its CAM layer; "Grad-CAM": for the box clicked in a pane (its class score). CAM
@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
     QSplitter, QToolButton, QVBoxLayout, QWidget,
 )
 
-from ..engine import figures as F
-from ..engine.attention import warp_to_image
+from ..render import figures as F
+from ..inference.attention import warp_to_image
 from .channel_chart import ChannelChart
 from .model_spec import SIDE_TITLES, SIDES
 from .overlay import (

@@ -1,7 +1,7 @@
 """The channel weights of one GAM layer as bars (pyqtgraph), updated in place every frame.
 
 The vector comes from the engine (``AttentionMap.channel_vector``: the channel gate reduced
-over H x W with mean or max, or its value at one clicked pixel); ``engine.figures.channel_bars``
+over H x W with mean or max, or its value at one clicked pixel); ``render.figures.channel_bars``
 orders it (as is, sorted, top k). One ``BarGraphItem`` lives for the widget's lifetime and only
 gets new heights (``setOpts``). Hovering a bar reads out its channel and value; clicking a bar
 emits ``channel_clicked`` (the panel makes it the heatmap's channel). Bars start at 0; negative
@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSpinBox, QToolButton, QVBoxLayout, QWidget
 
-from ..engine import figures as F
+from ..render import figures as F
 
 __all__ = ["ChannelChart"]
 

@@ -7,7 +7,7 @@ from typing import List, Optional, Tuple
 
 from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
 
-from ..engine.sources import camera_devices
+from ..media.sources import camera_devices
 
 __all__ = ["versions", "about_html", "show_about", "list_cameras", "choose_camera", "ask_stream_url",
            "SHORTCUTS", "show_shortcuts"]

@@ -4,11 +4,11 @@
   ``QWidget.grab``) or at the source's (the frame's own pixels with the overlay, the markers
   and the boxes drawn on it; both panes side by side);
 * heatmaps - the selected layer or every GAM layer, and the overlays shown (gate or CAM),
-  as ``engine.figures.heatmap_figure``: the image at its own resolution, a colour bar of the
+  as ``render.figures.heatmap_figure``: the image at its own resolution, a colour bar of the
   real values and a caption (model, layer, reduction, frame, range);
-* the channel chart - ``engine.figures.channel_chart_figure`` (PNG) and its values (CSV).
+* the channel chart - ``render.figures.channel_chart_figure`` (PNG) and its values (CSV).
 
-Files are written by ``engine.figures.write_atomic`` (temp file, then moved into place) and
+Files are written by ``render.figures.write_atomic`` (temp file, then moved into place) and
 never replace a file silently: figure exports go to a folder under names that are free
 (``bus_gam-L23-heatmap-spatial-mean.png``, then ``...-1.png``), and a screenshot replaces an
 existing file only when the user confirmed it in the save dialog.
@@ -25,7 +25,7 @@ import numpy as np
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog
 
-from ..engine import figures as F
+from ..render import figures as F
 from .boxes import class_color
 from .model_spec import SIDE_TITLES, SIDES
 from .overlay import colour_rgb, export_cmap

@@ -51,7 +51,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from ..engine.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from ..media.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from . import dialogs
 from .attention_panel import AttentionPanel
 from .controls import ControlsPanel

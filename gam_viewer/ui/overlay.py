@@ -1,13 +1,13 @@
 """What the gate heatmaps and the CAM maps share on screen: look, colour bar, CAM choices.
 
 * :class:`OverlayStyle` - colormap, opacity and value range (per frame or fixed); the range is
-  computed by ``engine.figures.value_range`` and never assumed to be [0, 1];
+  computed by ``render.figures.value_range`` and never assumed to be [0, 1];
 * :func:`show_on_pane` - put a map (already on the image, ``AttentionMap.image_map`` /
   ``CamMap.image_map``) over a pane with that style; returns what is shown (:class:`Shown`);
 * :class:`ColourBar` - the colours against the real values, with the exact min / max and a
   warning when values fall outside a fixed range (drawn in the end colours, never hidden);
 * :class:`StyleControls` - opacity and range widgets; :class:`CamControls` - the CAM layer of
-  each pane (``engine.cam.cam_layers``, sent by the workers);
+  each pane (``inference.cam.cam_layers``, sent by the workers);
 * :func:`box_at`, :func:`rect_marker` - picking a detection by clicking it, marking a rectangle.
 
 On screen the map is resampled to at most :data:`MAX_OVERLAY_SIDE` pixels on its long side
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QFormLayout, QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget,
 )
 
-from ..engine import figures as F
+from ..render import figures as F
 from .controls import SliderSpin
 from .model_spec import SIDE_TITLES, SIDES
 from .pane import colormap_lut as pg_colormap_lut
@@ -344,7 +344,7 @@ class CamControls(QWidget):
             self.set_layers(side, [])
 
     def set_layers(self, side: str, layers: Sequence[object]) -> None:
-        """Offer ``layers`` (``engine.cam.CamLayer``) for ``side``; keeps the choice when still offered."""
+        """Offer ``layers`` (``inference.cam.CamLayer``) for ``side``; keeps the choice when still offered."""
         combo = self.combos[side]
         keep = combo.currentData()
         combo.blockSignals(True)

@@ -23,7 +23,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from ..engine.sources import Frame
+from ..media.sources import Frame
 from .model_spec import SIDES, InferenceParams, ModelInfo, ModelSpec
 from .reader import FramePacket, LatestSlot, SourceInfo, SourceReader
 from .worker import CamRequest, InferenceWorker, Job
@@ -269,7 +269,7 @@ class Pipeline(QObject):
         return self.lanes[side].info
 
     def cam_layers(self, side: str) -> List[object]:
-        """The layers ``side``'s model offers for CAM (``engine.cam.CamLayer``; [] without a model)."""
+        """The layers ``side``'s model offers for CAM (``inference.cam.CamLayer``; [] without a model)."""
         return list(self.lanes[side].cam_layers)
 
     def set_cam(self, side: str, request: Optional[CamRequest]) -> None:

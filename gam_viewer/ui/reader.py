@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
-from ..engine.sources import Frame, FrameSource, SourceError, open_paths
+from ..media.sources import Frame, FrameSource, SourceError, open_paths
 
 __all__ = ["LatestSlot", "FramePacket", "SourceInfo", "SourceReader", "SLIDESHOW_FPS"]
 

@@ -9,7 +9,7 @@ A job may also ask for a class-activation map of the same frame (``Job.cam``, pe
 computed right after ``predict``, in this thread, so a CAM always belongs to the frame and the
 detections it is shown with (``cam_done`` is emitted just before ``finished``). ``grad-cam`` is
 imported on the first CAM only (it takes seconds). On every model change the layers offered for
-CAM (``engine.cam.cam_layers``) are sent with ``layers_ready`` just before ``loaded``.
+CAM (``inference.cam.cam_layers``) are sent with ``layers_ready`` just before ``loaded``.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import numpy as np
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ..engine.decode import box_iou
-from ..engine.sources import Frame
+from ..inference.decode import box_iou
+from ..media.sources import Frame
 from .model_spec import InferenceParams, ModelInfo, ModelSpec
 
 #: how much lower than the GUI thread the inference threads run (POSIX nice steps)
@@ -73,10 +73,10 @@ def match_box(det, box, cls: Optional[int]) -> Optional[int]:
 
 
 def offered_cam_layers(detector) -> List[object]:
-    """``engine.cam.cam_layers`` of a detector; [] for objects that are not engine detectors."""
+    """``inference.cam.cam_layers`` of a detector; [] for objects that are not engine detectors."""
     if detector is None or not hasattr(detector, "model"):
         return []
-    from ..engine.cam import cam_layers
+    from ..inference.cam import cam_layers
 
     try:
         return cam_layers(detector)
@@ -86,7 +86,7 @@ def offered_cam_layers(detector) -> List[object]:
 
 def default_loader(spec: ModelSpec):
     """Open ``spec`` with the engine (raises ModelLoadError / ValueError with a one-line reason)."""
-    from ..engine import load_model
+    from ..inference import load_model
 
     return load_model(spec.source, device=spec.device, channel_sigmoid=spec.channel_sigmoid,
                       shuffle=spec.shuffle, half=spec.half)
@@ -184,7 +184,7 @@ class InferenceWorker(QObject):
         """(CamMap, '') or (None, one-line reason). Runs in this worker's thread."""
         if not hasattr(det, "model"):
             return None, f"CAM needs a model opened by gam-viewer (this is a {type(det).__name__})"
-        from ..engine import cam  # grad-cam itself is imported by the engine on first use
+        from ..inference import cam  # grad-cam itself is imported by the engine on first use
 
         layers = list(req.layers) if req.layers else None
         try:

@@ -16,7 +16,7 @@ from typing import Optional
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import QMenu, QMessageBox, QProgressDialog, QWidget
 
-from ..engine import zoo
+from .. import hub as zoo
 
 __all__ = ["ZooController", "ZooFetchWorker", "ask_confirmation", "confirmation_text"]
 

@@ -1,7 +1,7 @@
 """Class-activation maps (CAM) for any loaded detector, GAM-YOLO or baseline, via ``grad-cam``.
 
 Two methods, both placed on the original image through the letterbox exactly like the GAM
-heatmaps (:func:`gam_viewer.engine.attention.warp_to_image`):
+heatmaps (:func:`gam_viewer.inference.attention.warp_to_image`):
 
 ``eigen_cam``
     EigenCAM (Muhammad & Yeasin, 2020): the first principal component of a layer's

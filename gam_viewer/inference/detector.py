@@ -2,7 +2,7 @@
 
 ``Detector.predict`` does letterbox -> forward -> decode -> NMS -> boxes in original pixels,
 and returns the gates each GAM layer applied in *that same* forward pass (the blocks'
-``keep_gates``), as :class:`~gam_viewer.engine.attention.AttentionMap` objects.
+``keep_gates``), as :class:`~gam_viewer.inference.attention.AttentionMap` objects.
 """
 
 import threading

@@ -1,4 +1,4 @@
-"""Inference: letterbox, decode, NMS, attention taps, CAM and frame sources. No Qt here."""
+"""Inference: letterbox, boxes, decode, detector, attention taps and CAM. No Qt here."""
 
 from .attention import AttentionMap
 from .detector import Detections, Detector, load_model

@@ -1,6 +1,6 @@
 """The official YOLOv5 COCO checkpoints as baselines: downloaded on request only, cached, checksummed.
 
-    >>> from gam_viewer.engine import zoo
+    >>> from gam_viewer import hub as zoo
     >>> path = zoo.fetch("yolov5s")          # the network is touched here, and only here
     >>> det = load_model(path)               # read by the usual restricted unpickler
 
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
-from ..fsutil import give_default_mode, write_atomic
+from .fsutil import give_default_mode, write_atomic
 
 __all__ = ["Checkpoint", "OFFICIAL", "RELEASE", "DEFAULT_BASE_URL", "ZooError", "FetchCancelled",
            "cache_dir", "base_url", "url_for", "checkpoint", "cached_path", "recorded_sha256",
@@ -287,7 +287,7 @@ def fetch(name: str, progress: Optional[Callable[[int, int], None]] = None,
 
 def _download(url: str, fd: int, ck: Checkpoint, progress, cancel, timeout: float, fallback: str) -> str:
     """Stream ``url`` into the open file ``fd`` (closed here); returns the SHA-256 of what came."""
-    from .. import __version__
+    from . import __version__
 
     h = hashlib.sha256()
     done = 0

@@ -72,7 +72,7 @@ def _positive(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .figures import COLORMAPS
+    from ..render.figures import COLORMAPS
 
     ap = argparse.ArgumentParser(
         prog="gam-viewer export",
@@ -284,7 +284,7 @@ def _make_plan(args, det) -> _Plan:
     if args.cam_layers:
         if not args.cam:
             raise ExportError("--cam-layers only applies with --cam eigen|grad")
-        from .cam import _check_layers
+        from ..inference.cam import _check_layers
 
         try:
             cam_layers = _check_layers(det, args.cam_layers)
@@ -375,8 +375,8 @@ def _model_name(spec: str) -> str:
 
 
 def _export_frame(ctx: dict, frame: str, image: np.ndarray, what: str) -> List[Path]:
-    from . import figures as F
-    from .cam import eigen_cam, grad_cam
+    from ..render import figures as F
+    from ..inference.cam import eigen_cam, grad_cam
 
     args, plan, det, base, out = ctx["args"], ctx["plan"], ctx["det"], ctx["base"], ctx["out"]
     written: List[Path] = []
@@ -477,8 +477,8 @@ def _boxes_panel(F, name: str, image: np.ndarray, res):
 def run(argv: List[str]) -> int:
     """Run ``gam-viewer export`` with ``argv`` (without the sub-command). Returns the exit status."""
     args = _parser().parse_args(argv)
-    from .. import load_model
-    from . import figures as F
+    from ..inference import load_model
+    from ..render import figures as F
 
     src = _open_source(args.source)
     out = Path(args.out).expanduser()
@@ -490,7 +490,7 @@ def run(argv: List[str]) -> int:
                       shuffle=_switch(args.shuffle)) if args.baseline else None
     plan = _make_plan(args, det)
     imgsz = args.imgsz or det.default_imgsz
-    from .letterbox import check_imgsz
+    from ..inference.letterbox import check_imgsz
 
     try:
         check_imgsz(imgsz, det.stride)

@@ -1,0 +1,1 @@
+"""Frame sources: images, folders, videos, cameras and streams. The one reader of media; no Qt."""

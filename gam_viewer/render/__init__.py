@@ -1,0 +1,1 @@
+"""Drawing: colour maps, boxes and palette, captions and file names, figures. No Qt."""
