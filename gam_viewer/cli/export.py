@@ -240,13 +240,6 @@ class _Plan:
         return out
 
 
-def _gam_block(detector, index: int):
-    from torch import nn
-
-    m = detector.model.model[index]
-    return list(m)[-1] if isinstance(m, nn.Sequential) else m
-
-
 def _make_plan(args, det) -> _Plan:
     gam_layers = [info.index for info in det.model.gam_layers()]
     infos = det.model.layers
@@ -262,7 +255,7 @@ def _make_plan(args, det) -> _Plan:
     else:
         layers = gam_layers
     for i in layers:
-        block = _gam_block(det, i)
+        block = det.model.gam_block(i)
         if args.gate == "spatial" and block.spatial_attention is None and not args.no_heatmaps:
             raise ExportError(f"--gate spatial: GAM layer {i} has no spatial gate (a channel-only block); "
                               "use --gate channel or leave the layer out")
@@ -284,10 +277,10 @@ def _make_plan(args, det) -> _Plan:
     if args.cam_layers:
         if not args.cam:
             raise ExportError("--cam-layers only applies with --cam eigen|grad")
-        from ..inference.cam import _check_layers
+        from ..inference.cam import check_cam_layers
 
         try:
-            cam_layers = _check_layers(det, args.cam_layers)
+            cam_layers = check_cam_layers(det, args.cam_layers)
         except ValueError as exc:
             raise ExportError(f"--cam-layers: {exc}") from None
     if not 0.0 <= args.alpha <= 1.0:

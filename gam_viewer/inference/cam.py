@@ -54,12 +54,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..nn.heads import AnchorDetect
 from .attention import warp_to_image
-from .decode import decode_anchor, decode_dfl
+from .decode import decode_head, has_objectness
 from .letterbox import Letterbox
 
-__all__ = ["CamLayer", "CamMap", "cam_layers", "default_cam_layers", "eigen_cam", "grad_cam", "CAM_METHODS"]
+__all__ = ["CamLayer", "CamMap", "cam_layers", "default_cam_layers", "check_cam_layers", "eigen_cam", "grad_cam",
+           "CAM_METHODS"]
 
 CAM_METHODS = ("eigen", "grad")
 
@@ -142,7 +142,8 @@ def default_cam_layers(detector) -> List[int]:
     return _head_sources(detector.model)
 
 
-def _check_layers(detector, layers: Union[None, int, Sequence[int]]) -> List[int]:
+def check_cam_layers(detector, layers: Union[None, int, Sequence[int]]) -> List[int]:
+    """Validated CAM layer indices (None -> the default ones); ValueError naming a bad index."""
     model = detector.model
     n = len(model.layers)
     if layers is None:
@@ -179,11 +180,7 @@ class _DecodedOutput(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() and not x.requires_grad:
             x = x.detach().requires_grad_(True)  # fused weights are frozen: grads flow via the input
-        raw = self.net(x)
-        head = self.net.head
-        if isinstance(head, AnchorDetect):
-            return decode_anchor(raw, head.anchors, head.stride, head.nc, None)
-        return decode_dfl(raw, head.stride, head.nc, head.reg_max, head.dfl, None)
+        return decode_head(self.net.head, self.net(x))
 
 
 @lru_cache(maxsize=1)
@@ -258,9 +255,9 @@ class _BoxScore:
 
 
 def _prepare(detector, image, imgsz: int, auto: bool):
-    from .detector import _to_image
+    from .detector import to_image
 
-    img = _to_image(image)
+    img = to_image(image)
     x, lb = detector.preprocess(img, imgsz, auto)
     return img, x, lb
 
@@ -308,7 +305,7 @@ def eigen_cam(detector, image, layers: Union[None, int, Sequence[int]] = None, *
     the detector's default size, minimal padding), so that both use the same letterbox.
     Raises ValueError for a bad layer index.
     """
-    idx = _check_layers(detector, layers)
+    idx = check_cam_layers(detector, layers)
     _, x, lb = _prepare(detector, image, imgsz or detector.default_imgsz, auto)
     out, _ = _run_cam(detector, _eigen_class(), idx, x, None, grad=False)
     return CamMap("eigen", tuple(idx), out, lb, layer_names=_layer_names(detector, idx))
@@ -331,7 +328,7 @@ def grad_cam(detector, image, detections, box: int,
         raise ValueError(f"box {box} is out of range: there are {n} detections"
                          + (f" (0..{n - 1})" if n else ""))
     box = int(box)
-    idx = _check_layers(detector, layers)
+    idx = check_cam_layers(detector, layers)
     lb0: Letterbox = detections.letterbox
     imgsz = max(lb0.input_hw)
     auto = tuple(lb0.input_hw) != (imgsz, imgsz)
@@ -346,7 +343,7 @@ def grad_cam(detector, image, detections, box: int,
     h0, w0 = lb.orig_hw
     content = (*lb.orig_to_input(0, 0), *lb.orig_to_input(w0, h0))
     target = _BoxScore(np.array([bx1, by1, bx2, by2]), int(detections.classes[box]), float(detections.scores[box]),
-                       objectness=isinstance(detector.model.head, AnchorDetect), clip_xyxy=content)
+                       objectness=has_objectness(detector.model.head), clip_xyxy=content)
     out, grads = _run_cam(detector, GradCAM, idx, x, [target], grad=True)
     if target.iou < 0.5:
         raise ValueError(f"box {box} does not match any prediction of this model on this image "

@@ -5,15 +5,15 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 import torch
-import torchvision
 from torch import Tensor
+from torchvision import ops as tv_ops
+from torchvision.ops import box_convert
 
+from ..nn.heads import AnchorDetect
 from .letterbox import Letterbox
 
-__all__ = ["decode_anchor", "decode_dfl", "nms", "scale_boxes", "box_iou", "GridCache"]
-
-MAX_WH = 7680  # class offset for batched NMS (larger than any image side)
-
+__all__ = ["decode_anchor", "decode_dfl", "decode_head", "has_objectness", "nms", "scale_boxes", "box_iou",
+           "GridCache"]
 
 class GridCache:
     """Grids and anchor tensors per (level shapes, device, dtype); the pickled ones are stale."""
@@ -88,12 +88,16 @@ def decode_dfl(raw: Sequence[Tensor], strides: Tensor, nc: int, reg_max: int, df
     return torch.cat((xywh, cls.sigmoid()), 1).transpose(1, 2)
 
 
-def _xywh2xyxy(x: Tensor) -> Tensor:
-    y = torch.empty_like(x)
-    half = x[:, 2:4] / 2
-    y[:, :2] = x[:, :2] - half
-    y[:, 2:] = x[:, :2] + half
-    return y
+def has_objectness(head: torch.nn.Module) -> bool:
+    """Anchor heads (YOLOv5, YOLOv7) score boxes as objectness x class; anchor-free ones by class."""
+    return isinstance(head, AnchorDetect)
+
+
+def decode_head(head: torch.nn.Module, raw: Sequence[Tensor], cache: Optional[GridCache] = None) -> Tensor:
+    """The one dispatch from a model's head to its decode: (B, N, 5 + nc) or (B, N, 4 + nc)."""
+    if has_objectness(head):
+        return decode_anchor(raw, head.anchors, head.stride, head.nc, cache)
+    return decode_dfl(raw, head.stride, head.nc, head.reg_max, head.dfl, cache)
 
 
 def nms(pred: Tensor, conf: float = 0.25, iou: float = 0.45, classes: Optional[Sequence[int]] = None,
@@ -120,7 +124,7 @@ def nms(pred: Tensor, conf: float = 0.25, iou: float = 0.45, classes: Optional[S
             continue
         best, cls = scores.max(1)
         keep = best > conf
-        box = _xywh2xyxy(x[keep, :4])
+        box = box_convert(x[keep, :4], "cxcywh", "xyxy")
         det = torch.cat((box, best[keep, None], cls[keep, None].float()), 1)
         if classes is not None:
             det = det[(det[:, 5:6] == torch.tensor(list(classes), device=det.device)).any(1)]
@@ -128,9 +132,11 @@ def nms(pred: Tensor, conf: float = 0.25, iou: float = 0.45, classes: Optional[S
             out.append(det)
             continue
         det = det[det[:, 4].argsort(descending=True)[:max_nms]]
-        offset = det[:, 5:6] * (0 if agnostic else MAX_WH)
-        keep = torchvision.ops.nms(det[:, :4] + offset, det[:, 4], iou)[:max_det]
-        out.append(det[keep])
+        if agnostic:
+            keep = tv_ops.nms(det[:, :4], det[:, 4], iou)
+        else:
+            keep = tv_ops.batched_nms(det[:, :4], det[:, 4], det[:, 5].long(), iou)
+        out.append(det[keep[:max_det]])
     return out
 
 
@@ -139,18 +145,11 @@ def scale_boxes(boxes: Tensor, lb: Letterbox) -> Tensor:
     b = boxes.clone()
     b[:, [0, 2]] = (b[:, [0, 2]] - lb.pad[0]) / lb.gain
     b[:, [1, 3]] = (b[:, [1, 3]] - lb.pad[1]) / lb.gain
-    h, w = lb.orig_hw
-    b[:, [0, 2]] = b[:, [0, 2]].clamp(0, w)
-    b[:, [1, 3]] = b[:, [1, 3]].clamp(0, h)
-    return b
+    return tv_ops.clip_boxes_to_image(b, lb.orig_hw)
 
 
 def box_iou(boxes, box) -> np.ndarray:
     """IoU of one xyxy ``box`` with each row of ``boxes`` (N x 4 xyxy), as float64 (N,)."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    x1, y1, x2, y2 = (float(v) for v in box)
-    iw = np.clip(np.minimum(b[:, 2], x2) - np.maximum(b[:, 0], x1), 0, None)
-    ih = np.clip(np.minimum(b[:, 3], y2) - np.maximum(b[:, 1], y1), 0, None)
-    inter = iw * ih
-    union = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) + (x2 - x1) * (y2 - y1) - inter
-    return inter / np.maximum(union, 1e-9)
+    b = torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    one = torch.as_tensor(np.asarray(box, dtype=np.float64).reshape(1, 4))
+    return np.nan_to_num(tv_ops.box_iou(b, one)[:, 0].numpy(), nan=0.0)  # 0/0 for empty boxes -> 0

@@ -14,15 +14,13 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from ..models.builder import YoloModel
-from ..models.checkpoint import GamLayerReport, LoadedModel, read_model
+from ..models import GamLayerReport, LoadedModel, YoloModel, read_model
 from ..nn import GAM
-from ..nn.heads import AnchorDetect
 from .attention import AttentionMap
-from .decode import GridCache, decode_anchor, decode_dfl, nms, scale_boxes
+from .decode import GridCache, decode_head, has_objectness, nms, scale_boxes
 from .letterbox import Letterbox, check_imgsz, letterbox
 
-__all__ = ["Detector", "Detections", "load_model"]
+__all__ = ["Detector", "Detections", "load_model", "to_image"]
 
 
 @dataclass
@@ -61,7 +59,8 @@ class Detections:
                 for b, s, c in zip(self.boxes, self.scores, self.classes)]
 
 
-def _to_image(image) -> np.ndarray:
+def to_image(image) -> np.ndarray:
+    """A BGR uint8 H x W x 3 array from a path or an array (grey, BGRA, float in [0, 1] accepted)."""
     if isinstance(image, (str, Path)):
         import cv2
 
@@ -177,10 +176,7 @@ class Detector:
         return self.model(x)
 
     def decode(self, raw: Sequence[torch.Tensor]) -> torch.Tensor:
-        head = self.model.head
-        if isinstance(head, AnchorDetect):
-            return decode_anchor(raw, head.anchors, head.stride, head.nc, self._grids)
-        return decode_dfl(raw, head.stride, head.nc, head.reg_max, head.dfl, self._grids)
+        return decode_head(self.model.head, raw, self._grids)
 
     def _graph_forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         key = (tuple(x.shape), x.dtype)
@@ -215,15 +211,8 @@ class Detector:
     def taps(self, lb: Letterbox, batch_index: int = 0) -> List[AttentionMap]:
         """The gates of every GAM layer from the last forward, copied to the CPU."""
         out = []
-        layer_of = {}
         for info in self._gam_layers:
-            m = self.model.model[info.index]
-            blocks = list(m) if isinstance(m, torch.nn.Sequential) else [m]
-            layer_of[id(blocks[-1])] = info  # a repeated block: show the last repeat
-        for m in self._gams:
-            info = layer_of.get(id(m))
-            if info is None:
-                continue
+            m = self.model.gam_block(info.index)  # a repeated block: the last repeat
             # C x h x w contiguous while still on the device, then one transfer that also casts
             cg = _to_host(m.channel_gate[batch_index]) if m.channel_gate is not None else None
             sg = _to_host(m.spatial_gate[batch_index]) if m.spatial_gate is not None else None
@@ -244,7 +233,7 @@ class Detector:
             bad = [c for c in classes if not 0 <= c < self.nc]
             if bad:
                 raise ValueError(f"classes {bad} out of range: the model has {self.nc} classes (0..{self.nc - 1})")
-        image = _to_image(image)
+        image = to_image(image)
         with self._lock, torch.inference_mode() if not self.cuda_graph else torch.no_grad():
             t0 = time.perf_counter()
             x, lb = self.preprocess(image, imgsz, auto)
@@ -255,7 +244,7 @@ class Detector:
             t2 = time.perf_counter()
             pred = self.decode(raw)
             det = nms(pred, conf, iou, classes, agnostic, max_det,
-                      objectness=isinstance(self.model.head, AnchorDetect))[0]
+                      objectness=has_objectness(self.model.head))[0]
             boxes = scale_boxes(det[:, :4], lb).cpu().numpy().astype(np.float32) if det.shape[0] else \
                 np.zeros((0, 4), np.float32)
             scores = det[:, 4].float().cpu().numpy()

@@ -26,7 +26,7 @@ from ..nn.blocks import C2f, C3, SPP, SPPF, Bottleneck, Concat, Conv, DWConv, Fo
 from ..nn.heads import AnchorDetect, DFLDetect
 from .errors import ModelLoadError
 
-__all__ = ["YoloModel", "LayerInfo", "build_model", "make_divisible", "GAM_NAMES"]
+__all__ = ["YoloModel", "LayerInfo", "build_model", "make_divisible", "gam_kwargs", "GAM_NAMES"]
 
 GAM_NAMES = {"GAM": "paper", "GAM_Attention": "community", "GAMAttention": "community"}
 _CHANNEL_FIRST = {"Conv": Conv, "DWConv": DWConv, "Bottleneck": Bottleneck, "C3": C3, "C2f": C2f,
@@ -76,6 +76,35 @@ def _literal(value, nc, anchors):
         return value
 
 
+def gam_kwargs(name: str, args: List[Any], override: Optional[Dict[str, Any]] = None,
+               defaults: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """:class:`~gam_viewer.nn.GAM` keyword arguments for a YAML row ``[.., name, args]``.
+
+    ``name`` picks the form (``GAM`` paper, ``GAM_Attention``/``GAMAttention`` community); a
+    boolean third argument is the community ``group`` switch and an int fourth the ``rate``;
+    ``defaults`` fill the community semantics a YAML cannot state, ``override`` (what a
+    checkpoint showed or the user chose) wins over everything.
+    """
+    variant = GAM_NAMES[name]
+    defaults = defaults or {}
+    kw: Dict[str, Any] = {"variant": variant}
+    if len(args) >= 3 and isinstance(args[2], bool):
+        group = args[2]
+        rate = args[3] if len(args) >= 4 and isinstance(args[3], int) and not isinstance(args[3], bool) else 4
+        kw["rate"] = rate
+        if group:
+            kw["groups"] = rate
+    if variant == "community":
+        kw["channel_sigmoid"] = defaults.get("channel_sigmoid")
+        kw["shuffle"] = defaults.get("shuffle")
+    if override:
+        kw.update(override)
+    if kw.get("variant") == "paper":
+        kw.pop("channel_sigmoid", None)
+        kw.pop("shuffle", None)
+    return kw
+
+
 class YoloModel(nn.Module):
     """A YOLO detector built from its YAML; ``forward`` returns the head's raw per-level maps."""
 
@@ -113,84 +142,86 @@ class YoloModel(nn.Module):
         n_backbone = len(cfg["backbone"])
         legacy = not any(isinstance(r, (list, tuple)) and len(r) == 4 and r[2] in _NOT_LEGACY for r in rows)
 
-        prev_act = Conv.default_act
         if act:
-            make_activation(act)  # validate
-            Conv.default_act = act
+            try:
+                make_activation(act)  # validate; applied to the default-activation Convs after the build
+            except ValueError as exc:
+                raise ModelLoadError(f"model config: 'activation': {exc}") from None
         layers: List[nn.Module] = []
         infos: List[LayerInfo] = []
         chans: List[int] = []
         save: set = set()
-        try:
-            for i, row in enumerate(rows):
-                if not (isinstance(row, (list, tuple)) and len(row) == 4):
-                    raise ModelLoadError(f"layer {i}: a row must be [from, number, module, args], got {row!r}")
-                src, number, name, args = row
-                name = str(name)
-                args = [_literal(a, nc, anchors) for a in (args or [])]
-                short = name[3:] if name.startswith("nn.") else name
-                if short in _OTHER_TASKS:
-                    raise ModelLoadError(
-                        f"this is a {_OTHER_TASKS[short]} model ({name} at layer {i}); gam-viewer opens detection models only"
-                    )
-                srcs = [src] if isinstance(src, int) else list(src)
-                for s in srcs:
-                    if not isinstance(s, int) or s >= i or (i > 0 and i + s < 0) or (i == 0 and s != -1):
-                        raise ModelLoadError(f"layer {i} ({name}): invalid 'from' index {src!r}")
-                c_in = [ch if (i == 0 and s == -1) else chans[s] for s in srcs]
-                n = max(round(number * depth), 1) if number > 1 else number
-                extra: Dict[str, Any] = {}
+        for i, row in enumerate(rows):
+            if not (isinstance(row, (list, tuple)) and len(row) == 4):
+                raise ModelLoadError(f"layer {i}: a row must be [from, number, module, args], got {row!r}")
+            src, number, name, args = row
+            name = str(name)
+            args = [_literal(a, nc, anchors) for a in (args or [])]
+            short = name[3:] if name.startswith("nn.") else name
+            if short in _OTHER_TASKS:
+                raise ModelLoadError(
+                    f"this is a {_OTHER_TASKS[short]} model ({name} at layer {i}); gam-viewer opens detection models only"
+                )
+            srcs = [src] if isinstance(src, int) else list(src)
+            for s in srcs:
+                if not isinstance(s, int) or s >= i or (i > 0 and i + s < 0) or (i == 0 and s != -1):
+                    raise ModelLoadError(f"layer {i} ({name}): invalid 'from' index {src!r}")
+            c_in = [ch if (i == 0 and s == -1) else chans[s] for s in srcs]
+            n = max(round(number * depth), 1) if number > 1 else number
+            extra: Dict[str, Any] = {}
 
-                if name in _CHANNEL_FIRST:
-                    cls = _CHANNEL_FIRST[name]
-                    if not isinstance(args[0], int) or isinstance(args[0], bool):
-                        raise ModelLoadError(f"layer {i} ({name}): first argument must be the channel count, got {args[0]!r}")
-                    c2 = make_divisible(min(args[0], max_channels) * width, 8)
-                    args = [c_in[0], c2, *args[1:]]
-                    if name in _REPEAT:
-                        args.insert(2, n)
-                        n = 1
-                    make = lambda cls=cls, args=args: cls(*args)  # noqa: E731
-                elif name in GAM_NAMES:
-                    c2 = c_in[0]
-                    kw = self._gam_kwargs(name, args, gam_overrides.get(i), gam_defaults, i)
-                    extra["gam"] = kw
-                    make = lambda c=c2, kw=kw: GAM(c, **kw)  # noqa: E731
-                elif name == "Concat":
-                    c2 = sum(c_in)
-                    make = lambda args=args: Concat(*args)  # noqa: E731
-                elif name == "Detect":
-                    if self.schema == "yolov5":
-                        head_anchors = args[1] if len(args) > 1 else anchors
-                        if isinstance(head_anchors, int):
-                            head_anchors = [list(range(head_anchors * 2))] * len(srcs)
-                        make = lambda a=head_anchors, c=c_in: AnchorDetect(nc, a, c)  # noqa: E731
-                    else:
-                        reg_max = int(cfg.get("reg_max", 16))
-                        make = lambda c=c_in, r=reg_max: DFLDetect(nc, c, reg_max=r, legacy=legacy)  # noqa: E731
-                    c2 = 0
-                elif short in _TORCH and (name.startswith("nn.") or name in ("Upsample",)):
-                    cls = _TORCH[short]
-                    c2 = c_in[0]
-                    if cls is nn.BatchNorm2d:
-                        args = [c_in[0]]
-                    make = lambda cls=cls, args=args: cls(*args)  # noqa: E731
+            if name in _CHANNEL_FIRST:
+                cls = _CHANNEL_FIRST[name]
+                if not isinstance(args[0], int) or isinstance(args[0], bool):
+                    raise ModelLoadError(f"layer {i} ({name}): first argument must be the channel count, got {args[0]!r}")
+                c2 = make_divisible(min(args[0], max_channels) * width, 8)
+                args = [c_in[0], c2, *args[1:]]
+                if name in _REPEAT:
+                    args.insert(2, n)
+                    n = 1
+                make = lambda cls=cls, args=args: cls(*args)  # noqa: E731
+            elif name in GAM_NAMES:
+                c2 = c_in[0]
+                kw = gam_kwargs(name, args, gam_overrides.get(i), gam_defaults)
+                extra["gam"] = kw
+                make = lambda c=c2, kw=kw: GAM(c, **kw)  # noqa: E731
+            elif name == "Concat":
+                c2 = sum(c_in)
+                make = lambda args=args: Concat(*args)  # noqa: E731
+            elif name == "Detect":
+                if self.schema == "yolov5":
+                    head_anchors = args[1] if len(args) > 1 else anchors
+                    if isinstance(head_anchors, int):
+                        head_anchors = [list(range(head_anchors * 2))] * len(srcs)
+                    make = lambda a=head_anchors, c=c_in: AnchorDetect(nc, a, c)  # noqa: E731
                 else:
-                    raise ModelLoadError(f"unsupported layer type '{name}' at index {i}")
+                    reg_max = int(cfg.get("reg_max", 16))
+                    make = lambda c=c_in, r=reg_max: DFLDetect(nc, c, reg_max=r, legacy=legacy)  # noqa: E731
+                c2 = 0
+            elif short in _TORCH and (name.startswith("nn.") or name in ("Upsample",)):
+                cls = _TORCH[short]
+                c2 = c_in[0]
+                if cls is nn.BatchNorm2d:
+                    args = [c_in[0]]
+                make = lambda cls=cls, args=args: cls(*args)  # noqa: E731
+            else:
+                raise ModelLoadError(f"unsupported layer type '{name}' at index {i}")
 
-                try:
-                    module = nn.Sequential(*(make() for _ in range(n))) if n > 1 else make()
-                except ModelLoadError:
-                    raise
-                except (ValueError, TypeError, IndexError, RuntimeError) as exc:
-                    raise ModelLoadError(f"layer {i} ({name}) with args {args}: {exc}") from None
-                module.i, module.f, module.type = i, src, name
-                layers.append(module)
-                infos.append(LayerInfo(i, src, n, name, args, "backbone" if i < n_backbone else "head", c2, extra=extra))
-                save.update(s % i for s in srcs if s != -1)
-                chans.append(c2)
-        finally:
-            Conv.default_act = prev_act
+            try:
+                module = nn.Sequential(*(make() for _ in range(n))) if n > 1 else make()
+            except ModelLoadError:
+                raise
+            except (ValueError, TypeError, IndexError, RuntimeError) as exc:
+                raise ModelLoadError(f"layer {i} ({name}) with args {args}: {exc}") from None
+            module.i, module.f, module.type = i, src, name
+            layers.append(module)
+            infos.append(LayerInfo(i, src, n, name, args, "backbone" if i < n_backbone else "head", c2, extra=extra))
+            save.update(s % i for s in srcs if s != -1)
+            chans.append(c2)
+        if act:  # the YAML's model-wide activation, on every Conv built with the default one
+            for m in (mm for layer in layers for mm in layer.modules()):
+                if isinstance(m, Conv) and m.default_activation:
+                    m.act = make_activation(act)
         if not isinstance(layers[-1], (AnchorDetect, DFLDetect)):
             raise ModelLoadError("model config: the last layer must be a Detect head")
         self.model = nn.Sequential(*layers)
@@ -209,26 +240,6 @@ class YoloModel(nn.Module):
                 self.head.anchors /= self.head.stride.view(-1, 1, 1)
 
     # ------------------------------------------------------------------ construction helpers
-    @staticmethod
-    def _gam_kwargs(name, args, override, defaults, index) -> Dict[str, Any]:
-        variant = GAM_NAMES[name]
-        kw: Dict[str, Any] = {"variant": variant}
-        if len(args) >= 3 and isinstance(args[2], bool):
-            group = args[2]
-            rate = args[3] if len(args) >= 4 and isinstance(args[3], int) and not isinstance(args[3], bool) else 4
-            kw["rate"] = rate
-            if group:
-                kw["groups"] = rate
-        if variant == "community":
-            kw["channel_sigmoid"] = defaults.get("channel_sigmoid")
-            kw["shuffle"] = defaults.get("shuffle")
-        if override:
-            kw.update(override)
-        if kw.get("variant") == "paper":
-            kw.pop("channel_sigmoid", None)
-            kw.pop("shuffle", None)
-        return kw
-
     def _probe(self, ch: int, size: int = 128) -> None:
         """One small forward to learn every layer's output stride and the head strides."""
         training = self.training
@@ -269,6 +280,16 @@ class YoloModel(nn.Module):
 
     def gam_layers(self) -> List[LayerInfo]:
         return [info for info in self.layers if info.type in GAM_NAMES]
+
+    def gam_block(self, index: int) -> GAM:
+        """The GAM block of layer ``index``. A row with ``number > 1`` holds repeats that share one
+        configuration; the last one feeds the next layer, so its gates are the ones shown."""
+        m = self.model[index]
+        block = m[-1] if isinstance(m, nn.Sequential) else m
+        if not isinstance(block, GAM):
+            raise ValueError(f"layer {index} ({self.layers[index].type}) is not a GAM layer; "
+                             f"GAM layers: {[i.index for i in self.gam_layers()]}")
+        return block
 
     def gam_modules(self) -> List[GAM]:
         out = []

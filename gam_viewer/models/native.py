@@ -20,8 +20,9 @@ from torch import nn
 from ..fsutil import give_default_mode
 from ..nn import GAM
 from .builder import build_model
-from .checkpoint import LoadedModel, _apply_bn, _report, _strict_load
 from .errors import ModelLoadError
+from .loaded import LoadedModel
+from .loading import apply_bn, gam_report, strict_load
 
 __all__ = ["save_native", "read_native", "FORMAT_TAG"]
 
@@ -31,8 +32,7 @@ FORMAT_TAG = "gam-viewer/1"
 def _gam_settings(model) -> Dict[str, dict]:
     out = {}
     for info in model.gam_layers():
-        m = model.model[info.index]
-        b: GAM = m[0] if isinstance(m, nn.Sequential) else m
+        b: GAM = model.gam_block(info.index)
         kw = {"variant": b.variant, "rate": b.rate, "kernel_size": b.kernel_size, "groups": b.groups,
               "channel": b.channel_attention is not None, "spatial": b.spatial_attention is not None}
         if b.variant == "community":
@@ -85,7 +85,8 @@ def save_native(loaded: LoadedModel, out: Union[str, Path], *, half: bool = True
     return out
 
 
-def read_native(path: Union[str, Path], *, channel_sigmoid=None, shuffle=None) -> LoadedModel:
+def read_native(path: Union[str, Path], *, channel_sigmoid=None, shuffle=None, scale=None) -> LoadedModel:
+    """Read a gam-viewer ``.safetensors`` file (no pickle); ``scale`` is unused (the file names it)."""
     path = Path(path)
     try:
         from safetensors import safe_open
@@ -124,9 +125,8 @@ def read_native(path: Union[str, Path], *, channel_sigmoid=None, shuffle=None) -
         model = build_model(cfg, ch=int(cfg.get("ch", 3)), scale=scale, gam_overrides=gam, activations=acts)
     except ModelLoadError as exc:
         raise ModelLoadError(f"{path.name}: {exc}") from None
-    _apply_bn(model, {k: tuple(v) for k, v in bn.items()})
-    _strict_load(model, sd, path.name)
+    apply_bn(model, {k: tuple(v) for k, v in bn.items()})
+    strict_load(model, sd, path.name)
     model.names = list(names)
-    decisions = {i: {"_why": w} for i, w in why.items()}
-    return LoadedModel(model.eval(), list(names), str(path), "gam-viewer", imgsz, _report(model, decisions),
+    return LoadedModel(model.eval(), list(names), str(path), "gam-viewer", imgsz, gam_report(model, why),
                        meta={"created": meta.get("created"), "from": source, **({"extra": extra} if extra else {})})

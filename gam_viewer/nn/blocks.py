@@ -9,6 +9,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 __all__ = [
     "autopad", "make_activation", "Conv", "DWConv", "Bottleneck", "C3", "C2f", "SPP", "SPPF",
@@ -59,33 +60,34 @@ def make_activation(name: Union[str, bool, nn.Module, None]) -> nn.Module:
     return _ACTIVATIONS[key]()
 
 
-def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """A new conv computing ``bn(conv(x))`` in eval mode."""
+def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d, requires_grad: bool = False) -> nn.Conv2d:
+    """A new conv computing ``bn(conv(x))`` with ``bn``'s running statistics (PyTorch's own fold,
+    ``torch.nn.utils.fusion.fuse_conv_bn_weights``, which works in either mode)."""
     fused = nn.Conv2d(
         conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-        conv.dilation, conv.groups, bias=True,
+        conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode,
     ).to(device=conv.weight.device, dtype=conv.weight.dtype)
     with torch.no_grad():
-        scale = bn.weight.float() / torch.sqrt(bn.running_var.float() + bn.eps)
-        w = conv.weight.float() * scale.reshape(-1, 1, 1, 1)
-        b = conv.bias.float() if conv.bias is not None else torch.zeros_like(scale)
-        fused.weight.copy_(w.to(conv.weight.dtype))
-        fused.bias.copy_(((b - bn.running_mean.float()) * scale + bn.bias.float()).to(conv.weight.dtype))
-    fused.requires_grad_(False)
+        w, b = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
+                                    bn.weight, bn.bias)
+        fused.weight.copy_(w)
+        fused.bias.copy_(b)
+    fused.requires_grad_(requires_grad)
     return fused
 
 
 class Conv(nn.Module):
     """Conv2d (no bias) + BatchNorm2d + activation (SiLU by default)."""
 
-    default_act = "SiLU"
-
     def __init__(self, c1: int, c2: int, k: IntOrPair = 1, s: int = 1, p: Optional[IntOrPair] = None,
                  g: int = 1, d: int = 1, act: Union[bool, str, nn.Module] = True):
         super().__init__()
         self.conv = nn.Conv2d(c1, c2, k, s, autopad(k, p, d), groups=g, dilation=d, bias=False)
         self.bn = nn.BatchNorm2d(c2)
-        self.act = make_activation(self.default_act if act is True else act)
+        # True = the model's default activation (SiLU unless the model YAML names another; the
+        # builder swaps it after construction, so no class-wide state is shared between threads)
+        self.default_activation = act is True
+        self.act = make_activation(act)
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.bn(self.conv(x))

@@ -51,12 +51,16 @@ insertion point, and independent re-trainings often see smaller or no gains.
 """
 
 
+import re
 from typing import Dict, Mapping, Optional
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["GAM", "ChannelGate", "SpatialGate", "channel_shuffle", "COMMUNITY_SHUFFLE_GROUPS"]
+from .blocks import fuse_conv_bn
+
+__all__ = ["GAM", "ChannelGate", "SpatialGate", "channel_shuffle", "COMMUNITY_SHUFFLE_GROUPS", "COMMUNITY_KEYS",
+           "community_to_own_path"]
 
 #: The 2022 community rewrite shuffles its final spatial map with this many groups,
 #: hard-coded, whatever the model's own grouping.
@@ -69,27 +73,6 @@ def channel_shuffle(x: Tensor, groups: int) -> Tensor:
     """ShuffleNet channel shuffle: channel ``g * (C // groups) + j`` moves to ``j * groups + g``."""
     b, c, h, w = x.shape
     return x.reshape(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
-
-
-def _fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """Return a conv with ``bn`` folded in (inference only)."""
-    fused = nn.Conv2d(
-        conv.in_channels,
-        conv.out_channels,
-        conv.kernel_size,
-        stride=conv.stride,
-        padding=conv.padding,
-        dilation=conv.dilation,
-        groups=conv.groups,
-        bias=True,
-    ).to(device=conv.weight.device, dtype=conv.weight.dtype)
-    with torch.no_grad():
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        fused.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
-        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-        fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
-    fused.requires_grad_(conv.weight.requires_grad)
-    return fused
 
 
 class ChannelGate(nn.Module):
@@ -162,15 +145,16 @@ class SpatialGate(nn.Module):
     def fuse(self) -> None:
         """Fold both BatchNorms into the convolutions (inference)."""
         if isinstance(self.bn1, nn.BatchNorm2d):
-            self.conv1 = _fold_bn(self.conv1, self.bn1)
+            self.conv1 = fuse_conv_bn(self.conv1, self.bn1, self.conv1.weight.requires_grad)
             self.bn1 = nn.Identity()
         if isinstance(self.bn2, nn.BatchNorm2d):
-            self.conv2 = _fold_bn(self.conv2, self.bn2)
+            self.conv2 = fuse_conv_bn(self.conv2, self.bn2, self.conv2.weight.requires_grad)
             self.bn2 = nn.Identity()
 
 
-# community state-dict names -> ours (layout shared by every copied GAM_Attention)
-_COMMUNITY_KEYS = {
+# community state-dict names -> ours (layout shared by every copied GAM_Attention); the one
+# map: the checkpoint reader uses it for module paths too (BN eps, activations)
+COMMUNITY_KEYS = {
     "channel_attention.0.": "channel_attention.fc1.",
     "channel_attention.2.": "channel_attention.fc2.",
     "spatial_attention.0.": "spatial_attention.conv1.",
@@ -178,6 +162,14 @@ _COMMUNITY_KEYS = {
     "spatial_attention.3.": "spatial_attention.conv2.",
     "spatial_attention.4.": "spatial_attention.bn2.",
 }
+
+
+_COMMUNITY_PATH_RE = re.compile("(" + "|".join(re.escape(k[:-1]) for k in COMMUNITY_KEYS) + r")(?=\.|$)")
+
+
+def community_to_own_path(path: str) -> str:
+    """A module path or tensor key in the community layout -> gam-viewer's (others unchanged)."""
+    return _COMMUNITY_PATH_RE.sub(lambda m: COMMUNITY_KEYS[m.group(1) + "."][:-1], path)
 
 
 def _check_int(name: str, value, minimum: int = 1) -> int:
@@ -312,10 +304,6 @@ class GAM(nn.Module):
     def is_fused(self) -> bool:
         return self.spatial_attention is not None and not isinstance(self.spatial_attention.bn2, nn.BatchNorm2d)
 
-    def clear_gates(self) -> None:
-        self.channel_gate = None
-        self.spatial_gate = None
-
     # ------------------------------------------------------------------ community state dicts
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing, unexpected, errors):
         # A method, not a registered hook: hooks are pickled with the module and a
@@ -328,7 +316,7 @@ class GAM(nn.Module):
         """Accept the community layout (``channel_attention.0`` Linear, ...) when loading."""
         for key in [k for k in state_dict.keys() if k.startswith(prefix)]:
             rest = key[len(prefix):]
-            for old, new in _COMMUNITY_KEYS.items():
+            for old, new in COMMUNITY_KEYS.items():
                 if rest.startswith(old):
                     value = state_dict.pop(key)
                     if new.startswith("channel_attention.") and rest.endswith(".weight") and value.dim() == 2:

@@ -32,7 +32,8 @@ from typing import Any, Dict, List, Tuple
 
 from torch import nn
 
-from ..models.builder import GAM_NAMES, YoloModel
+from ..models.builder import GAM_NAMES
+from ..models.builder import gam_kwargs as _builder_gam_kwargs
 from ..nn import GAM
 
 __all__ = ["register", "unregister", "is_registered", "parse_model_with_gam", "GAM_ROW_NAMES", "gam_kwargs"]
@@ -53,7 +54,7 @@ def gam_kwargs(name: str, args: List[Any], index: int) -> Dict[str, Any]:
     Same reading as the viewer's model builder: literal channel numbers are ignored (the
     graph gives them); ``[c1, c2, group, rate]`` may switch grouping and the rate.
     """
-    return YoloModel._gam_kwargs(name, list(args or []), None, {}, index)
+    return _builder_gam_kwargs(name, list(args or []))
 
 
 def _tasks():
