@@ -8,6 +8,8 @@ gam-viewer's own format; until it exists the shipped YAMLs (random weights) stan
 from pathlib import Path
 from typing import List, Tuple
 
+from .media.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+
 __all__ = ["RESOURCES", "demo_models", "demo_media", "demo_is_trained"]
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
@@ -15,8 +17,6 @@ DEMO_DIR = RESOURCES / "demo"
 SAMPLES_DIR = RESOURCES / "samples"
 GAM_DEMO = DEMO_DIR / "gam-yolov5n.safetensors"
 BASE_DEMO = DEMO_DIR / "yolov5n.safetensors"
-
-_MEDIA = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".avi", ".mp4", ".mkv", ".mov")
 
 
 def demo_is_trained() -> bool:
@@ -34,5 +34,5 @@ def demo_media() -> List[Path]:
     """Bundled sample images and video, sorted (images first)."""
     if not SAMPLES_DIR.is_dir():
         return []
-    files = [p for p in SAMPLES_DIR.iterdir() if p.suffix.lower() in _MEDIA]
-    return sorted(files, key=lambda p: (p.suffix.lower() in (".avi", ".mp4", ".mkv", ".mov"), p.name))
+    files = [p for p in SAMPLES_DIR.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS]
+    return sorted(files, key=lambda p: (p.suffix.lower() in VIDEO_EXTENSIONS, p.name))

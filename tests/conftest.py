@@ -8,6 +8,30 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import shared_data  # noqa: E402  (tests/shared_data.py)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "shared(*paths): needs these files under ../shared (skip when absent, "
+                                       "fail when GAM_VIEWER_REQUIRE_SHARED=1)")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("shared"):
+        gone = shared_data.missing(*mark.args)
+        if gone:
+            where = ", ".join(f"../shared/{g}" for g in gone)
+            if shared_data.required():
+                pytest.fail(f"{where} absent, and {shared_data.REQUIRE_ENV}=1 makes the shared reference "
+                            "checks mandatory", pytrace=False)
+            pytest.skip(f"{where} absent (the shared reference data is not on this machine)")
+
+
+@pytest.fixture
+def shared_root():
+    """The ../shared folder (use with @pytest.mark.shared(...) naming the files a test reads)."""
+    return shared_data.SHARED
+
 
 class FakeDetector:
     """A test double with the Detector interface (names, predict -> Detections, gam, ...).

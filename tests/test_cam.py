@@ -1,6 +1,5 @@
 """CAM: offered layers, EigenCAM on GAM and baseline models, Grad-CAM for one detection, errors."""
 
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,11 +9,11 @@ import torch
 from gam_viewer import load_model
 from gam_viewer.inference.cam import CamMap, _first_component, cam_layers, default_cam_layers, eigen_cam, grad_cam
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from shared_data import SHARED
+
 YOLOV5N = SHARED / "weights" / "yolov5n.pt"
 BUS = SHARED / "reference" / "images" / "bus.jpg"
-needs_real = pytest.mark.skipif(not (YOLOV5N.is_file() and BUS.is_file()),
-                                reason="../shared/weights/yolov5n.pt or reference/images/bus.jpg is not present")
+needs_real = pytest.mark.shared("weights/yolov5n.pt", "reference/images/bus.jpg")
 
 
 @pytest.fixture(scope="module")

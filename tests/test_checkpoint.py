@@ -16,9 +16,10 @@ from gam_viewer.models import ModelLoadError, read_model
 from gam_viewer.models.native import save_native
 from gam_viewer.models.safe_pickle import allowed_globals, load_checkpoint_dict
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from shared_data import SHARED
+
 YOLOV5N = SHARED / "weights" / "yolov5n.pt"
-needs_yolov5n = pytest.mark.skipif(not YOLOV5N.is_file(), reason="../shared/weights/yolov5n.pt is not present")
+needs_yolov5n = pytest.mark.shared("weights/yolov5n.pt")
 
 
 def raw_out(model, x):

@@ -12,11 +12,12 @@ from gam_viewer import load_model
 from gam_viewer.inference.attention import AttentionMap, warp_to_image
 from gam_viewer.inference.letterbox import letterbox
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from shared_data import SHARED
+
 REF = SHARED / "reference" / "yolov5n_v7.0_detections.json"
 YOLOV5N = SHARED / "weights" / "yolov5n.pt"
-needs_ref = pytest.mark.skipif(not (REF.is_file() and YOLOV5N.is_file()),
-                               reason="../shared reference detections / yolov5n.pt are not present")
+needs_ref = pytest.mark.shared("reference/yolov5n_v7.0_detections.json", "weights/yolov5n.pt",
+                               "reference/images/bus.jpg", "reference/images/zidane.jpg")
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,9 @@ import torch
 def _needs_ultralytics():
     pytest.importorskip("ultralytics", reason="the train extra (ultralytics) is not installed")
 
+from shared_data import SHARED  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 YOLOV5N = SHARED / "weights" / "yolov5n.pt"
 SAMPLE = ROOT / "resources" / "samples" / "synth_01.jpg"
 
@@ -144,7 +145,7 @@ def test_register_is_idempotent_and_reversible(ul):
     reg.unregister()
     try:
         assert not reg.is_registered()
-        with pytest.raises(Exception):
+        with pytest.raises((KeyError, NameError, AttributeError), match="GAM"):
             _build(ul, "yolov8n-gam-head")  # plain Ultralytics cannot build GAM rows
     finally:
         reg.register()
@@ -204,9 +205,8 @@ def test_transfer_reports_a_class_count_change(ul, tmp_path):
     assert report.n_transferred >= len(backbone_neck)
 
 
+@pytest.mark.shared("weights/yolov5n.pt")
 def test_transfer_from_the_official_yolov5n(ul):
-    if not YOLOV5N.is_file():
-        pytest.skip(f"{YOLOV5N} is absent (shared test data)")
     from gam_viewer.models import read_model
     from gam_viewer.train.transfer import transfer_weights
 
@@ -257,13 +257,16 @@ def synth_tiny(tmp_path):
     (["model=yolov5nu", "data=DATA", "epochs"], "key=value"),
     (["model=yolov5nu", "data=DATA", "out_dtype=int8"], "out_dtype"),
 ])
-def test_cli_user_errors_name_the_problem(ul, synth_tiny, tmp_path, monkeypatch, argv, message):
+def test_cli_user_errors_name_the_problem(ul, synth_tiny, tmp_path, monkeypatch, capsys, argv, message):
     from gam_viewer.app import main
 
     monkeypatch.chdir(tmp_path)
     argv = [a.replace("DATA", str(synth_tiny)) for a in argv]
     code = main(["train", *argv, f"project={tmp_path / 'runs'}"])
+    err = capsys.readouterr().err.strip()
     assert code == 2
+    assert err.startswith("gam-viewer: error:") and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert message in err
     assert not (tmp_path / "runs" / "yolov5nu").exists()  # refused before any run started
 
 

@@ -396,11 +396,10 @@ def test_messages_are_handled_in_the_gui_thread(qtbot, make_window, tmp_path):
     assert set(threads) == {threading.main_thread().name}
 
 
-def test_real_yolov5n_on_bus_in_both_panes(qtbot, make_window):
-    weights = Path("/work/shared/weights/yolov5n.pt")
-    bus = Path("/work/shared/reference/images/bus.jpg")
-    if not weights.is_file() or not bus.is_file():
-        pytest.skip("needs ../shared/weights/yolov5n.pt and ../shared/reference/images/bus.jpg")
+@pytest.mark.shared("weights/yolov5n.pt", "reference/images/bus.jpg")
+def test_real_yolov5n_on_bus_in_both_panes(qtbot, make_window, shared_root):
+    weights = shared_root / "weights" / "yolov5n.pt"
+    bus = shared_root / "reference" / "images" / "bus.jpg"
     win = make_window()
     win.controls.set_inference_params(win.controls.inference_params().__class__(imgsz=320))
     win.start([str(bus)], model=str(weights), baseline=str(weights), demo=False)

@@ -17,7 +17,9 @@ import pytest
 
 from gam_viewer import hub as zoo
 
-SHARED_N = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "yolov5n.pt"
+from shared_data import SHARED  # noqa: E402
+
+SHARED_N = SHARED / "weights" / "yolov5n.pt"
 
 
 def fake_checkpoint(size=300_000, seed=1) -> bytes:
@@ -246,9 +248,8 @@ def test_not_a_checkpoint_is_refused(cache, serve):
     assert list(cache.iterdir()) == []
 
 
+@pytest.mark.shared("weights/yolov5n.pt")
 def test_real_yolov5n_from_local_server_opens_with_load_model(cache, serve):
-    if not SHARED_N.is_file():
-        pytest.skip(f"{SHARED_N} is absent (shared data not on this machine)")
     server = serve({"yolov5n.pt": SHARED_N.read_bytes()})
     path = zoo.fetch("yolov5n", base_url=server.url)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == zoo.OFFICIAL["yolov5n"].sha256
@@ -332,10 +333,9 @@ def test_declined_confirmation_downloads_nothing(qtbot, make_window, cache, serv
     assert server.hits == [] and win.zoo.busy is None and not cache.exists()
 
 
+@pytest.mark.shared("weights/yolov5n.pt")
 def test_download_opens_in_the_baseline_pane(qtbot, make_window, cache, serve, monkeypatch):
     pytest.importorskip("pytestqt")
-    if not SHARED_N.is_file():
-        pytest.skip(f"{SHARED_N} is absent (shared data not on this machine)")
     from gam_viewer.ui import zoo_dialog
 
     server = serve({"yolov5n.pt": SHARED_N.read_bytes()})

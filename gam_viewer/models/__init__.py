@@ -1,9 +1,30 @@
 """Models: YAML -> model builder, one reader per file format (a table in :mod:`.read`), the
-loaded-model record, gam-viewer's own format, shipped YAMLs. No Qt here."""
+loaded-model record, gam-viewer's own format, shipped YAMLs. No Qt here.
 
-from .builder import YoloModel, build_model
-from .errors import ModelLoadError
-from .loaded import GamLayerReport, LoadedModel
-from .read import read_model, sniff_format
+Imports lazily (like the root package), so that ``gam_viewer.models.errors`` can be used by the
+command line without loading PyTorch.
+"""
 
-__all__ = ["YoloModel", "build_model", "LoadedModel", "GamLayerReport", "read_model", "sniff_format", "ModelLoadError"]
+_LAZY = {
+    "YoloModel": ".builder", "build_model": ".builder",
+    "ModelLoadError": ".errors",
+    "GamLayerReport": ".loaded", "LoadedModel": ".loaded",
+    "read_model": ".read", "sniff_format": ".read",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gam_viewer.models' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
