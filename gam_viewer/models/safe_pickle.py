@@ -3,14 +3,18 @@
 A YOLO ``.pt`` is a pickle of the whole ``nn.Module`` tree. Loading it with an unrestricted
 ``torch.load`` imports the training repo's classes and runs whatever the pickle asks for; we
 never do that.
-Instead a restricted unpickler maps a short allow-list of class paths to *inert placeholders*
-(objects that only record the attributes the pickle sets), rebuilds tensors from the raw
-storages itself, and refuses every other global with an error that names it. The model is
-then rebuilt from the checkpoint's own ``yaml`` by :mod:`gam_viewer.models.checkpoint`.
+Instead the pickle's opcodes are read first (nothing runs): every global it asks for must be
+on a short allow-list, else the file is refused with an error that names the global. Then
+PyTorch's own restricted loader (``torch.load(weights_only=True)``) reads it, with exactly those
+globals allowed and every class mapped to an *inert placeholder* (an object that only records
+the attributes the pickle sets); PyTorch rebuilds the tensors. The model is then rebuilt from
+the checkpoint's own ``yaml`` by :mod:`gam_viewer.models.checkpoint`.
 """
 
-import io
 import pickle
+import pickletools
+import re
+import threading
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -19,7 +23,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 import numpy as np
 import torch
 
-__all__ = ["RefusedGlobal", "CheckpointFormatError", "Placeholder", "load_checkpoint_dict",
+__all__ = ["RefusedGlobal", "CheckpointFormatError", "Placeholder", "load_checkpoint_dict", "requested_globals",
            "state_dict_of", "walk_modules", "module_type", "allowed_globals"]
 
 
@@ -142,23 +146,6 @@ _DTYPES = {str(d).replace("torch.", ""): d for d in (
     torch.int16, torch.int8, torch.uint8, torch.bool)}
 
 
-class _StorageType:
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-
-def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
-    if not isinstance(storage, torch.Tensor):
-        raise pickle.UnpicklingError("tensor rebuild without a storage")
-    if len(size) == 0:
-        return storage[offset].clone() if storage.numel() else storage.new_empty(())
-    return torch.as_strided(storage, tuple(size), tuple(stride), offset)
-
-
-def _rebuild_parameter(data, requires_grad=False, hooks=None, state=None):
-    return data
-
-
 def _numpy_scalar(dtype, data=None):
     if not isinstance(dtype, np.dtype):
         raise pickle.UnpicklingError("numpy scalar without a dtype")
@@ -192,16 +179,10 @@ def _safe_getattr(obj, name, *default):
 
 
 _FUNCTIONS = {
-    "collections.OrderedDict": OrderedDict,
     "builtins.set": set,
     "builtins.frozenset": frozenset,
     "builtins.slice": slice,
     "builtins.getattr": _safe_getattr,
-    "torch._utils._rebuild_tensor_v2": _rebuild_tensor,
-    "torch._utils._rebuild_tensor": _rebuild_tensor,
-    "torch._utils._rebuild_parameter": _rebuild_parameter,
-    "torch._utils._rebuild_parameter_with_state": _rebuild_parameter,
-    "torch.Size": torch.Size,
     "numpy.core.multiarray.scalar": _numpy_scalar,
     "numpy._core.multiarray.scalar": _numpy_scalar,
     "numpy.core.multiarray._reconstruct": _numpy_reconstruct,
@@ -212,22 +193,29 @@ _FUNCTIONS = {
 }
 
 
+# what PyTorch's restricted loader itself rebuilds (tensors, storages, dtypes, ordered dicts)
+_TORCH_OWN = frozenset({
+    "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor",
+    "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state", "torch.Size",
+})
+
+
 def allowed_globals() -> List[str]:
-    """Every class path or function the unpickler accepts (for docs and tests)."""
-    names = sorted(_FUNCTIONS) + sorted(_TORCH_NN) + sorted(_DATA_PLACEHOLDERS) + sorted(_PATHS)
+    """Every class path or function a checkpoint may ask for (for docs and tests)."""
+    names = sorted(_TORCH_OWN | set(_FUNCTIONS)) + sorted(_TORCH_NN) + sorted(_DATA_PLACEHOLDERS) + sorted(_PATHS)
     names += [f"torch.{s}" for s in sorted(_STORAGES)] + [f"torch.{d}" for d in sorted(_DTYPES)]
     names += [f"{root}*.{c}" for root in _YOLO_ROOTS for c in sorted(_YOLO_CLASSES)]
     return names
 
 
 def _resolve(module: str, name: str):
+    """What the loader gets for ``module.name``: None = PyTorch's own object; RefusedGlobal if
+    the global is not on the allow-list."""
     path = f"{module}.{name}"
+    if path in _TORCH_OWN or (module == "torch" and (name in _STORAGES or name in _DTYPES)):
+        return None
     if path in _FUNCTIONS:
         return _FUNCTIONS[path]
-    if module == "torch" and name in _STORAGES:
-        return _StorageType(_STORAGES[name])
-    if module == "torch" and name in _DTYPES:
-        return _DTYPES[name]
     if path in _TORCH_NN:
         return _placeholder(path)
     if path in _DATA_PLACEHOLDERS:
@@ -242,41 +230,59 @@ def _resolve(module: str, name: str):
 _PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file, storages):
-        super().__init__(file, encoding="utf-8")
-        self._storages = storages
-
-    def find_class(self, module, name):
-        return _resolve(_PY2_MODULES.get(module, module), name)
-
-    def persistent_load(self, pid):
-        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
-            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r:.80}")
-        _, stype, key, _location, numel = pid[:5]
-        dtype = stype.dtype if isinstance(stype, _StorageType) else stype
-        if not isinstance(dtype, torch.dtype):
-            raise pickle.UnpicklingError("storage of unknown type")
-        return self._storages(str(key), dtype, int(numel))
+_STRING_OPS = frozenset({"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING",
+                         "BINSTRING", "STRING"})
 
 
-def _zip_storages(zf: zipfile.ZipFile, prefix: str):
-    cache: Dict[str, torch.Tensor] = {}
+def requested_globals(data: bytes) -> List[Tuple[str, str]]:
+    """``(module, name)`` of every global a pickle asks for, read from its opcodes (nothing runs).
 
-    def load(key, dtype, numel):
-        if key not in cache:
-            name = f"{prefix}data/{key}"
-            try:
-                raw = zf.read(name)
-            except KeyError:
-                raise CheckpointFormatError(f"storage {name!r} is missing: the file is truncated or damaged") from None
-            itemsize = torch.empty((), dtype=dtype).element_size()
-            if len(raw) < numel * itemsize:
-                raise CheckpointFormatError(f"storage {name!r} is short: the file is truncated or damaged")
-            cache[key] = torch.frombuffer(bytearray(raw[: numel * itemsize]), dtype=dtype) if numel else torch.empty(0, dtype=dtype)
-        return cache[key]
+    ``GLOBAL`` (what ``torch.save`` writes) names its global; for ``STACK_GLOBAL`` the two
+    strings come from the stack, followed through the memo. A global this reading misses is
+    still refused by PyTorch's loader, which only knows the globals allowed here.
+    """
+    out: List[Tuple[str, str]] = []
+    memo: Dict[int, Optional[str]] = {}
+    recent: List[Optional[str]] = []   # values pushed lately (strings, or None for anything else)
+    for op, arg, _pos in pickletools.genops(data):
+        name = op.name
+        if name in ("GLOBAL", "INST"):
+            module, _, attr_name = str(arg).partition(" ")
+            out.append((_PY2_MODULES.get(module, module), attr_name))
+            recent.append(None)
+        elif name in _STRING_OPS:
+            recent.append(arg if isinstance(arg, str) else bytes(arg).decode("latin1"))
+        elif name == "MEMOIZE":
+            memo[len(memo)] = recent[-1] if recent else None
+        elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
+            memo[int(arg)] = recent[-1] if recent else None
+        elif name in ("BINGET", "LONG_BINGET", "GET"):
+            recent.append(memo.get(int(arg)))
+        elif name == "STACK_GLOBAL":
+            module, attr_name = (recent[-2], recent[-1]) if len(recent) >= 2 else (None, None)
+            if not (isinstance(module, str) and isinstance(attr_name, str)):
+                raise pickle.UnpicklingError("a global whose name cannot be read from the pickle")
+            out.append((_PY2_MODULES.get(module, module), attr_name))
+            recent.append(None)
+        elif op.stack_after:
+            recent.append(None)
+        del recent[:-4]
+    return out
 
-    return load
+
+# PyTorch's allow-list for its restricted loader is process-wide state: one load at a time
+_LOAD_LOCK = threading.Lock()
+_REFUSED_BY_TORCH = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+def _allow_list(data: bytes) -> List[Tuple[Any, str]]:
+    """The (object, 'module.name') pairs to hand PyTorch for this pickle; RefusedGlobal first."""
+    pairs = []
+    for module, name in dict.fromkeys(requested_globals(data)):
+        obj = _resolve(module, name)
+        if obj is not None:
+            pairs.append((obj, f"{module}.{name}"))
+    return pairs
 
 
 def load_checkpoint_dict(path: Union[str, Path]) -> Any:
@@ -300,19 +306,28 @@ def load_checkpoint_dict(path: Union[str, Path]) -> Any:
         pkl = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
         if not pkl:
             raise CheckpointFormatError(f"{path.name}: zip archive without data.pkl: not a PyTorch checkpoint")
-        prefix = pkl[0][: -len("data.pkl")]
         try:
             data = zf.read(pkl[0])
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise CheckpointFormatError(f"{path.name}: truncated or damaged ({exc})") from None
-        try:
-            return _RestrictedUnpickler(io.BytesIO(data), _zip_storages(zf, prefix)).load()
-        except RefusedGlobal:
-            raise
-        except CheckpointFormatError as exc:
-            raise CheckpointFormatError(f"{path.name}: {exc}") from None
-        except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, TypeError, AttributeError) as exc:
-            raise CheckpointFormatError(f"{path.name}: damaged checkpoint pickle ({exc})") from None
+    try:
+        allow = _allow_list(data)        # RefusedGlobal names the first global off the list
+    except RefusedGlobal:
+        raise
+    except (pickle.UnpicklingError, ValueError, EOFError) as exc:
+        raise CheckpointFormatError(f"{path.name}: damaged checkpoint pickle ({exc})") from None
+    try:
+        with _LOAD_LOCK, torch.serialization.safe_globals(allow):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        refused = _REFUSED_BY_TORCH.search(str(exc))
+        if refused:
+            module, _, name = refused.group(1).rpartition(".")
+            raise RefusedGlobal(module, name) from None
+        raise CheckpointFormatError(f"{path.name}: damaged checkpoint pickle ({str(exc).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, ValueError, TypeError, AttributeError, KeyError, OSError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointFormatError(f"{path.name}: truncated or damaged ({msg})") from None
 
 
 # ----------------------------------------------------------------------------- walking placeholders
