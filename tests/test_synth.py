@@ -15,6 +15,8 @@ import pytest
 import yaml
 
 from gam_viewer.data import synth
+from gam_viewer.data.synth import dataset as synth_dataset
+from gam_viewer.data.synth import scene as synth_scene
 from gam_viewer.data import (
     CLASS_NAMES,
     add_cli,
@@ -105,7 +107,7 @@ def test_boxes_are_tight_around_visible_object_pixels():
     checked = 0
     for seed in range(12):
         w, h = (320, 240) if seed % 2 else (240, 320)
-        d = synth._render(np.random.default_rng(seed), w, h, (2, 8), debug=True)
+        d = synth_scene._render(np.random.default_rng(seed), w, h, (2, 8), debug=True)
         img = d.image.astype(np.float32)
         before = d.before_objects
         assert len(d.labels) == len(d.kept)
@@ -129,7 +131,7 @@ def test_occlusion_drops_hidden_objects():
     """Objects are kept only while enough of them is visible."""
     hidden = 0
     for seed in range(30):
-        d = synth._render(np.random.default_rng(seed), 160, 160, (8, 10), debug=True)
+        d = synth_scene._render(np.random.default_rng(seed), 160, 160, (8, 10), debug=True)
         for k, obj in enumerate(d.placed):
             vis = int((d.owner == k).sum())
             if k not in d.kept:
@@ -237,11 +239,11 @@ def test_dataset_labels_match_scene_and_cover_object_pixels(tmp_path):
     out = tmp_path / "ds"
     generate_dataset(out, n=4, imgsz=128, seed=9)
     for i in range(4):
-        rng = synth._image_rng(9, i)
-        w, h = synth._image_size(rng, 128)
-        d = synth._render(rng, w, h, (2, 8), debug=True)
+        rng = synth_dataset._image_rng(9, i)
+        w, h = synth_dataset._image_size(rng, 128)
+        d = synth_scene._render(rng, w, h, (2, 8), debug=True)
         lab = next((out / "labels").glob(f"*/{i:06d}.txt")).read_text()
-        assert lab == synth._label_lines(d.labels, w, h)
+        assert lab == synth_dataset._label_lines(d.labels, w, h)
         img = cv2.imread(str(next((out / "images").glob(f"*/{i:06d}.jpg"))))
         assert img.shape == (h, w, 3)
         for (cls, x1, y1, x2, y2), k in zip(d.labels, d.kept):
