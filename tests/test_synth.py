@@ -445,19 +445,64 @@ def test_cli_errors_return_2(tmp_path, capsys):
     args = _parser().parse_args(["synth", "--out", str(foreign), "--n", "2", "--imgsz", "64"])
     assert run_cli(args) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and str(foreign) in err
+    assert err.startswith("gam-viewer: error: ") and str(foreign) in err
     assert "Traceback" not in err
     assert (foreign / "keep.txt").read_text() == "keep"
 
     args = _parser().parse_args(["synth", "--out", str(tmp_path / "new"), "--n", "0"])
     assert run_cli(args) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "n must be" in err
+    assert err.startswith("gam-viewer: error: --n must be")
     assert not (tmp_path / "new").exists()
 
     args = _parser().parse_args(["synth", "--out", str(tmp_path / "new"), "--val-fraction", "1"])
     assert run_cli(args) == 2
-    assert "val_fraction" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith("gam-viewer: error: --val-fraction must be")
+
+
+@pytest.mark.parametrize("case, expect", [
+    ("foreign", "is not empty and is not a previous synth dataset"),
+    ("file", "exists and is not a directory"),
+    ("under_file", "is not a folder"),
+    ("n", "--n must be >= 1, got -3"),
+    ("imgsz", "--imgsz must be >= 64, got 10"),
+    ("seed", "--seed must be >= 0, got -1"),
+    ("val", "--val-fraction must be a number"),
+    ("empty_out", "--out must be a non-empty path"),
+])
+def test_cli_user_errors_one_line_status_2(tmp_path, capsys, case, expect):
+    """Through the real entry point: one line with the same prefix as every other
+    sub-command, status 2, the option or folder named, nothing written or touched."""
+    from gam_viewer.app import main
+
+    a_file = tmp_path / "a_file.txt"
+    a_file.write_text("mine")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("keep")
+    new = tmp_path / "new"
+    out, extra = {
+        "foreign": (foreign, []),
+        "file": (a_file, []),
+        "under_file": (a_file / "ds", []),
+        "n": (new, ["--n", "-3"]),
+        "imgsz": (new, ["--imgsz", "10"]),
+        "seed": (new, ["--seed", "-1"]),
+        "val": (new, ["--val-fraction", "nan"]),
+        "empty_out": ("", []),
+    }[case]
+    capsys.readouterr()
+    rc = main(["data", "synth", "--out", str(out), "--n", "2", "--imgsz", "64"] + extra)
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert rc == 2
+    assert len(lines) == 1 and lines[0].startswith("gam-viewer: error: "), captured.err
+    assert expect in lines[0]
+    if case in ("foreign", "file", "under_file"):
+        assert str(out) in lines[0]
+    assert captured.out == ""
+    assert a_file.read_text() == "mine" and (foreign / "keep.txt").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file.txt", "foreign"]  # no temp leftovers
 
 
 # --------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .dataset import dataset_summary, generate_dataset
 from .shapes import CLASS_NAMES
@@ -32,20 +33,48 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    """Run the ``synth`` sub-command; 0 on success, 2 on bad arguments or a refused target."""
+    """Run the ``synth`` sub-command; 0 on success, 2 on bad arguments or an unusable ``--out``.
+
+    Errors print one line, ``gam-viewer: error: ...``, like every other sub-command.
+    """
     try:
         data_yaml = generate_dataset(
             args.out, n=args.n, imgsz=args.imgsz, seed=args.seed, val_fraction=args.val_fraction
         )
-    except (FileExistsError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:
+        return _fail(_option_names(str(exc)))
     except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(_os_error_message(exc, args.out))
     s = dataset_summary(data_yaml.parent)
     print(
         f"synth: train {s['train'][0]} images / {s['train'][1]} boxes, "
         f"val {s['val'][0]} images / {s['val'][1]} boxes -> {data_yaml}"
     )
     return 0
+
+
+def _fail(msg: str) -> int:
+    print(f"gam-viewer: error: {msg}", file=sys.stderr)
+    return 2
+
+
+# generate_dataset() names its arguments; on the command line they are options
+_OPTIONS = {"out_dir": "--out", "n": "--n", "imgsz": "--imgsz", "seed": "--seed", "val_fraction": "--val-fraction"}
+
+
+def _option_names(msg: str) -> str:
+    name, sep, rest = msg.partition(" must ")
+    return f"{_OPTIONS[name]} must {rest}" if sep and name in _OPTIONS else msg
+
+
+def _os_error_message(exc: OSError, out: str) -> str:
+    """An ``OSError`` from writing the dataset, in the user's terms (it names ``--out``)."""
+    if exc.errno is None:  # generate_dataset's own refusals already name the folder and the reason
+        return str(exc)
+    target = Path(out).expanduser().absolute()
+    for folder in target.parents:  # e.g. --out some_file/x: "File exists: 'some_file'" says little
+        if folder.exists():
+            if not folder.is_dir():
+                return f"--out {out}: {folder} is not a folder"
+            break
+    return f"--out {out}: cannot write the dataset there ({exc.strerror or exc})"
