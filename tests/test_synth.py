@@ -530,3 +530,20 @@ def test_no_qt_or_torch_import():
                          cwd=root, timeout=60)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == ""
+
+
+def test_cli_help_imports_no_torch_or_qt():
+    """``python -X importtime -m gam_viewer data synth --help`` (the real entry point, root
+    package included) answers without importing torch or Qt."""
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
+    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "gam_viewer", "data", "synth", "--help"],
+                         capture_output=True, text=True, env=env, cwd=root, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "--val-fraction" in res.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in res.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "gam_viewer.data.synth.cli" in imported  # the report really lists this run's imports
+    heavy = ("torch", "PySide6", "PyQt5", "PyQt6", "pyqtgraph", "matplotlib")
+    assert not sorted(m for m in imported if m.split(".")[0] in heavy)
