@@ -15,6 +15,8 @@ import pytest
 import yaml
 
 from gam_viewer.data import synth
+from gam_viewer.data.synth import dataset as synth_dataset
+from gam_viewer.data.synth import scene as synth_scene
 from gam_viewer.data import (
     CLASS_NAMES,
     add_cli,
@@ -105,7 +107,7 @@ def test_boxes_are_tight_around_visible_object_pixels():
     checked = 0
     for seed in range(12):
         w, h = (320, 240) if seed % 2 else (240, 320)
-        d = synth._render(np.random.default_rng(seed), w, h, (2, 8), debug=True)
+        d = synth_scene._render(np.random.default_rng(seed), w, h, (2, 8), debug=True)
         img = d.image.astype(np.float32)
         before = d.before_objects
         assert len(d.labels) == len(d.kept)
@@ -129,7 +131,7 @@ def test_occlusion_drops_hidden_objects():
     """Objects are kept only while enough of them is visible."""
     hidden = 0
     for seed in range(30):
-        d = synth._render(np.random.default_rng(seed), 160, 160, (8, 10), debug=True)
+        d = synth_scene._render(np.random.default_rng(seed), 160, 160, (8, 10), debug=True)
         for k, obj in enumerate(d.placed):
             vis = int((d.owner == k).sum())
             if k not in d.kept:
@@ -237,11 +239,11 @@ def test_dataset_labels_match_scene_and_cover_object_pixels(tmp_path):
     out = tmp_path / "ds"
     generate_dataset(out, n=4, imgsz=128, seed=9)
     for i in range(4):
-        rng = synth._image_rng(9, i)
-        w, h = synth._image_size(rng, 128)
-        d = synth._render(rng, w, h, (2, 8), debug=True)
+        rng = synth_dataset._image_rng(9, i)
+        w, h = synth_dataset._image_size(rng, 128)
+        d = synth_scene._render(rng, w, h, (2, 8), debug=True)
         lab = next((out / "labels").glob(f"*/{i:06d}.txt")).read_text()
-        assert lab == synth._label_lines(d.labels, w, h)
+        assert lab == synth_dataset._label_lines(d.labels, w, h)
         img = cv2.imread(str(next((out / "images").glob(f"*/{i:06d}.jpg"))))
         assert img.shape == (h, w, 3)
         for (cls, x1, y1, x2, y2), k in zip(d.labels, d.kept):
@@ -443,19 +445,64 @@ def test_cli_errors_return_2(tmp_path, capsys):
     args = _parser().parse_args(["synth", "--out", str(foreign), "--n", "2", "--imgsz", "64"])
     assert run_cli(args) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and str(foreign) in err
+    assert err.startswith("gam-viewer: error: ") and str(foreign) in err
     assert "Traceback" not in err
     assert (foreign / "keep.txt").read_text() == "keep"
 
     args = _parser().parse_args(["synth", "--out", str(tmp_path / "new"), "--n", "0"])
     assert run_cli(args) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "n must be" in err
+    assert err.startswith("gam-viewer: error: --n must be")
     assert not (tmp_path / "new").exists()
 
     args = _parser().parse_args(["synth", "--out", str(tmp_path / "new"), "--val-fraction", "1"])
     assert run_cli(args) == 2
-    assert "val_fraction" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith("gam-viewer: error: --val-fraction must be")
+
+
+@pytest.mark.parametrize("case, expect", [
+    ("foreign", "is not empty and is not a previous synth dataset"),
+    ("file", "exists and is not a directory"),
+    ("under_file", "is not a folder"),
+    ("n", "--n must be >= 1, got -3"),
+    ("imgsz", "--imgsz must be >= 64, got 10"),
+    ("seed", "--seed must be >= 0, got -1"),
+    ("val", "--val-fraction must be a number"),
+    ("empty_out", "--out must be a non-empty path"),
+])
+def test_cli_user_errors_one_line_status_2(tmp_path, capsys, case, expect):
+    """Through the real entry point: one line with the same prefix as every other
+    sub-command, status 2, the option or folder named, nothing written or touched."""
+    from gam_viewer.app import main
+
+    a_file = tmp_path / "a_file.txt"
+    a_file.write_text("mine")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("keep")
+    new = tmp_path / "new"
+    out, extra = {
+        "foreign": (foreign, []),
+        "file": (a_file, []),
+        "under_file": (a_file / "ds", []),
+        "n": (new, ["--n", "-3"]),
+        "imgsz": (new, ["--imgsz", "10"]),
+        "seed": (new, ["--seed", "-1"]),
+        "val": (new, ["--val-fraction", "nan"]),
+        "empty_out": ("", []),
+    }[case]
+    capsys.readouterr()
+    rc = main(["data", "synth", "--out", str(out), "--n", "2", "--imgsz", "64"] + extra)
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert rc == 2
+    assert len(lines) == 1 and lines[0].startswith("gam-viewer: error: "), captured.err
+    assert expect in lines[0]
+    if case in ("foreign", "file", "under_file"):
+        assert str(out) in lines[0]
+    assert captured.out == ""
+    assert a_file.read_text() == "mine" and (foreign / "keep.txt").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file.txt", "foreign"]  # no temp leftovers
 
 
 # --------------------------------------------------------------------------
@@ -463,19 +510,40 @@ def test_cli_errors_return_2(tmp_path, capsys):
 
 
 def test_no_qt_or_torch_import():
-    """gam_viewer.data pulls in neither Qt nor torch (beyond what gam_viewer itself does)."""
+    """gam_viewer.data.synth (every module of it) pulls in neither Qt nor torch.
+
+    The root package is replaced by an empty stand-in in the child process, so the
+    check does not depend on what ``gam_viewer/__init__.py`` imports and the baseline
+    is taken before anything heavy is loaded."""
+    root = Path(__file__).resolve().parents[1]
     code = (
-        "import sys, gam_viewer; "
-        "pre = set(sys.modules); "
+        "import sys, types; "
+        "pkg = types.ModuleType('gam_viewer'); pkg.__path__ = [sys.argv[1]]; "
+        "sys.modules['gam_viewer'] = pkg; "
         "import gam_viewer.data, gam_viewer.data.synth; "
-        "new = set(sys.modules) - pre; "
-        "bad = [m for m in ('torch', 'PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph') if m in new]; "
+        "import gam_viewer.data.synth.cli, gam_viewer.data.synth.animation, gam_viewer.data.synth.dataset; "
+        "assert gam_viewer.data.synth.__file__.startswith(sys.argv[1]), gam_viewer.data.synth.__file__; "
+        "bad = [m for m in ('torch', 'PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph', 'matplotlib') if m in sys.modules]; "
         "print(','.join(bad))"
     )
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, cwd=root, timeout=60)
+    res = subprocess.run([sys.executable, "-c", code, str(root / "gam_viewer")], capture_output=True, text=True,
+                         cwd=root, timeout=60)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == ""
+
+
+def test_cli_help_imports_no_torch_or_qt():
+    """``python -X importtime -m gam_viewer data synth --help`` (the real entry point, root
+    package included) answers without importing torch or Qt."""
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
+    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "gam_viewer", "data", "synth", "--help"],
+                         capture_output=True, text=True, env=env, cwd=root, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "--val-fraction" in res.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in res.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "gam_viewer.data.synth.cli" in imported  # the report really lists this run's imports
+    heavy = ("torch", "PySide6", "PyQt5", "PyQt6", "pyqtgraph", "matplotlib")
+    assert not sorted(m for m in imported if m.split(".")[0] in heavy)
