@@ -153,6 +153,22 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_malicious_pickle_in_any_protocol_is_refused_by_name(tmp_path, protocol):
+    """Protocol 4+ names globals through the stack (STACK_GLOBAL, often via the memo): still read and refused."""
+    from gam_viewer.models.safe_pickle import requested_globals
+
+    marker = tmp_path / "owned"
+    path = tmp_path / f"evil{protocol}.pt"
+    torch.save({"model": _Evil(marker), "also": [_Evil(marker), "x"]}, path, pickle_protocol=protocol)
+    with zipfile.ZipFile(path) as zf:
+        data = zf.read(next(n for n in zf.namelist() if n.endswith("data.pkl")))
+    assert {(m, n) for m, n in requested_globals(data)} & {("posix", "system"), ("os", "system"), ("nt", "system")}
+    with pytest.raises(ModelLoadError, match=r"refused to unpickle global '(posix|os|nt)\.system'"):
+        read_model(path)
+    assert not marker.exists()
+
+
 def test_refusal_names_an_unknown_fork_class(tmp_path):
     path = tmp_path / "cbam.pt"
 
