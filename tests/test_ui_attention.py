@@ -16,6 +16,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
 
 from gam_viewer.render import figures as F  # noqa: E402
+from gam_viewer.render.colormaps import colormap_lut  # noqa: E402
 from gam_viewer.ui.overlay import box_at, overlay_hw  # noqa: E402
 
 GAM_LAYERS = ((9, "backbone/P5", 32, 24), (19, "head/P3", 8, 16), (23, "head/P4", 16, 20))
@@ -151,7 +152,7 @@ def test_colour_range_per_frame_and_fixed_shows_values_outside_0_1(qtbot, make_w
     sc.opacity.setValue(0.8)
     assert pane.overlay_item.opacity() == pytest.approx(0.8)
     win.controls.colormap.setCurrentText("viridis")
-    assert np.array_equal(pane.overlay_item.lut, F.colormap_lut("viridis"))
+    assert np.array_equal(pane.overlay_item.lut, colormap_lut("viridis"))
 
 
 # ----------------------------------------------------------------------------- channel chart
@@ -264,8 +265,8 @@ def test_exports_have_the_right_sizes_content_and_never_overwrite(qtbot, make_wi
     assert [float(r.split(",")[2]) for r in rows[1:]] == pytest.approx(panel.chart.values.tolist())
     assert ex.export("chart", out)[0].name.endswith("-chart-mean-1.png")
 
-    overlays = ex.export("overlays", out)
-    assert [p.name for p in overlays] == ["pic_gam-heatmap.png"]
+    overlays = ex.export("overlays", out)      # the gate shown: named like its heatmap, under a free number
+    assert [p.name for p in overlays] == ["pic_gam-L23-heatmap-spatial-mean-3.png"]
 
     # screenshots: the view's resolution, the source's, one pane; a second save keeps the first
     view = ex.screenshot("both", "view")
