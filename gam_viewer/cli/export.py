@@ -151,7 +151,9 @@ def _open_source(text: str) -> _Source:
     if not path.exists():
         raise FileNotFoundError(f"--source {text}: no such file or folder")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        from ..media.sources import list_images
+
+        files = [p for p in list_images(path) if p.suffix.lower() in IMAGE_SUFFIXES]   # natural order, as the window
         if not files:
             raise ExportError(f"--source {text}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
         src = _Source("folder", path, files)
@@ -400,7 +402,8 @@ def _export_frame(ctx: dict, frame: str, image: np.ndarray, what: str) -> List[P
     st = plan.state
     written: List[Path] = []
     force = bool(args.force)
-    model_name, base_name = C.model_label(args.model), C.model_label(args.baseline or "")
+    model_name = C.model_label(getattr(det, "source", None) or args.model)   # as the window names it
+    base_name = C.model_label(getattr(base, "source", None) or args.baseline) if base is not None else ""
     fixed = st.fixed if st.range_mode == "fixed" else None
 
     def save(name: str, rgb_or_text) -> None:
