@@ -23,7 +23,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QColor, QFontMetrics, QPen
 from PySide6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QFormLayout, QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
     QVBoxLayout, QWidget,
@@ -89,9 +89,11 @@ class ColourBar(QWidget):
         self.view.ci.setContentsMargins(4, 0, 8, 0)
         self.item = pg.ColorBarItem(values=(0.0, 1.0), width=self.BAR_H, colorMap=pg_colormap(self.cmap),
                                     interactive=False, orientation="horizontal", colorMapMenu=False)
-        self.item.getAxis("bottom").enableAutoSIPrefix(False)   # real values, not "500 (x0.001)"
+        axis = self.item.getAxis("bottom")
+        axis.enableAutoSIPrefix(False)   # real values, not "500 (x0.001)"
+        axis.setTextPen(self.palette().windowText().color())
         self.view.addItem(self.item)
-        self.view.setFixedHeight(self.BAR_H + 34)
+        self.view.setFixedHeight(self.BAR_H + QFontMetrics(self.font()).height() + 4)
         self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
