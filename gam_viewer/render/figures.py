@@ -41,7 +41,7 @@ import numpy as np
 from ..fsutil import write_atomic
 from .boxes import draw_boxes
 from .captions import caption_text
-from .colormaps import check_cmap, colormap_lut
+from .colormaps import DEFAULT_COLORMAP, check_cmap, colormap_lut
 
 __all__ = [
     "value_range", "colour_index", "apply_colormap", "overlay", "out_of_range", "channel_bars", "HeatPanel", "ImagePanel",
@@ -105,7 +105,7 @@ def _lut_cv(name: str, order: str) -> np.ndarray:
     return np.ascontiguousarray(lut.reshape(256, 1, 3))
 
 
-def apply_colormap(values: np.ndarray, cmap: str = "viridis", vrange: Optional[Range] = None,
+def apply_colormap(values: np.ndarray, cmap: str = DEFAULT_COLORMAP, vrange: Optional[Range] = None,
                    channel_order: str = "rgb") -> np.ndarray:
     """Colour a 2-D map: (H, W, 3) uint8 in ``channel_order`` ("rgb" or "bgr")."""
     values = np.asarray(values)
@@ -117,7 +117,7 @@ def apply_colormap(values: np.ndarray, cmap: str = "viridis", vrange: Optional[R
     return cv2.applyColorMap(colour_index(values, vrange), _lut_cv(check_cmap(cmap), channel_order))
 
 
-def overlay(image: np.ndarray, values: np.ndarray, cmap: str = "viridis", vrange: Optional[Range] = None,
+def overlay(image: np.ndarray, values: np.ndarray, cmap: str = DEFAULT_COLORMAP, vrange: Optional[Range] = None,
             alpha: float = 0.5, channel_order: str = "bgr") -> np.ndarray:
     """Blend the coloured map onto ``image`` (H x W x 3 uint8, same size): (1-alpha)*image + alpha*colour.
 
@@ -237,7 +237,7 @@ def _wrap(text: str, width_px: float, fontsize_pt: float, dpi: int = 100) -> str
 
 
 # ----------------------------------------------------------------------------- figures
-def heatmap_figure(image_bgr: np.ndarray, values: np.ndarray, *, cmap: str = "viridis",
+def heatmap_figure(image_bgr: np.ndarray, values: np.ndarray, *, cmap: str = DEFAULT_COLORMAP,
                    vrange: Optional[Range] = None, range_mode: str = "frame", alpha: float = 0.5,
                    caption: str = "", label: str = "gate value", boxes: Optional[np.ndarray] = None,
                    box_labels: Optional[Sequence[str]] = None, box_classes: Optional[Sequence[int]] = None,
@@ -357,7 +357,7 @@ class ImagePanel:
 
 
 def composite_figure(images: Sequence[ImagePanel], panels: Sequence[HeatPanel], background_bgr: np.ndarray,
-                     *, cmap: str = "viridis", alpha: float = 0.5, caption: str = "", columns: Optional[int] = None,
+                     *, cmap: str = DEFAULT_COLORMAP, alpha: float = 0.5, caption: str = "", columns: Optional[int] = None,
                      panel_width: int = 480, dpi: int = 100) -> np.ndarray:
     """Image panels in the left column | a grid of heatmaps overlaid on ``background_bgr``.
 
