@@ -1,8 +1,6 @@
 """The attention view state and the export rules, without Qt: reductions, ranges, captions, file
 names, the chart, class colours and box drawing (what the window and ``gam-viewer export`` share)."""
 
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -147,13 +145,3 @@ def test_one_colour_table_for_every_map():
     for name in COLORMAPS:
         lut = colormap_lut(name)
         assert lut.shape == (256, 3) and lut.dtype == np.uint8 and not lut.flags.writeable
-
-
-def test_no_qt_below_ui():
-    """A fresh interpreter: the state, the drawing and the CLI import no Qt."""
-    import subprocess
-
-    code = ("import sys, gam_viewer.render.view_state, gam_viewer.render.boxes, gam_viewer.cli.export; "
-            "print([m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
