@@ -13,7 +13,7 @@ import numpy as np
 
 from .palette import class_rgb, text_rgb
 
-__all__ = ["visible_boxes", "draw_boxes", "box_line_width", "MAX_LABELS"]
+__all__ = ["visible_boxes", "draw_boxes", "draw_outline", "box_line_width", "MAX_LABELS"]
 
 MAX_LABELS = 100   # more labels only cover the picture (NMS sorts boxes by score: the best get one)
 
@@ -63,3 +63,10 @@ def draw_boxes(image: np.ndarray, boxes: np.ndarray, labels: Optional[Sequence[s
         cv2.putText(out, text, (x1 + 1, ty + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
                     ink if channel_order == "rgb" else ink[::-1], 1, cv2.LINE_AA)
     return out
+
+
+def draw_outline(image: np.ndarray, rect: Sequence[float], colour: Tuple[int, int, int], width: int = 2) -> None:
+    """Outline ``rect`` (x1, y1, x2, y2, image pixels) on ``image`` in place, in ``colour`` (the
+    image's channel order): the window's markers (clicked cell, Grad-CAM target) in exports."""
+    x1, y1, x2, y2 = (int(round(float(v))) for v in rect)
+    cv2.rectangle(image, (x1, y1), (x2, y2), tuple(int(c) for c in colour), int(width))

@@ -24,7 +24,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog
@@ -32,7 +31,7 @@ from PySide6.QtWidgets import QFileDialog
 from ..media.sources import list_images
 from ..render import captions as C
 from ..render import figures as F
-from ..render.boxes import draw_boxes, visible_boxes
+from ..render.boxes import draw_boxes, draw_outline, visible_boxes
 from ..render.palette import CELL_RGB, TARGET_BOX_RGB
 from ..render.view_state import chart_view, export_chart, export_map, gate_view
 from .model_spec import SIDE_TITLES, SIDES
@@ -117,16 +116,15 @@ class Exporter:
         panel, st = self.panel, self.panel.state
         shown = panel.shown.get(side)
         if shown is not None:
-            colour = F.apply_colormap(shown.full(), st.cmap, shown.vrange)
-            rgb = cv2.addWeighted(rgb, 1.0 - float(st.opacity), colour, float(st.opacity), 0.0)
+            rgb = F.overlay(rgb, shown.full(), st.cmap, shown.vrange, st.opacity, channel_order="rgb")
         chart = panel.chart_view
         rects = []
         if chart is not None and chart.cell is not None and chart.side == side:
             rects.append((chart.cell, CELL_RGB))
         if shown is not None and shown.boxes is not None:
             rects.append((tuple(shown.boxes[0]), TARGET_BOX_RGB))
-        for (x1, y1, x2, y2), colour in rects:
-            cv2.rectangle(rgb, (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2))), colour, 2)
+        for rect, colour in rects:
+            draw_outline(rgb, rect, colour)
         det = r.detections.get(side)
         if det is not None and len(det):
             d = self.win.controls.draw_params()
