@@ -155,6 +155,27 @@ def test_colour_range_per_frame_and_fixed_shows_values_outside_0_1(qtbot, make_w
     assert np.array_equal(pane.overlay_item.lut, colormap_lut("viridis"))
 
 
+def test_the_panel_mirrors_its_state_and_exports_follow_the_state(qtbot, make_window, fake_detector, tmp_path):
+    win = open_with_fakes(qtbot, make_window, fake_detector, tmp_path)
+    panel, st = win.attention, win.attention.state
+    st.gate, st.reduce, st.selected = "channel", "max", ("gam", 19)
+    st.chart_sort, st.chart_top_k = True, 5
+    st.opacity, st.range_mode, st.fixed = 0.3, "fixed", (-1.0, 2.0)
+    panel.sync_widgets()
+    assert panel.gate_box.currentText() == "channel" and panel.reduce_box.currentData() == "max"
+    assert panel.chart.sort.isChecked() and panel.chart.top_k.value() == 5
+    sc = panel.style_controls
+    assert sc.opacity.value() == pytest.approx(0.3) and sc.range_mode.currentData() == "fixed"
+    assert (sc.lo.value(), sc.hi.value()) == (-1.0, 2.0) and sc.lo.isEnabled()
+    assert (st.gate, st.reduce, st.range_mode, st.opacity) == ("channel", "max", "fixed", 0.3)   # nothing echoed
+    panel.chart.top_k.setValue(3)                        # one widget writes its one attribute
+    assert st.chart_top_k == 3 and st.chart_sort
+    (name, fig), = win.exporter.heatmap_figures("selected")
+    assert name == "pic_gam-L19-heatmap-channel-max.png" and fig.ndim == 3
+    names = [n for n, _ in win.exporter.chart_files()]
+    assert names == ["pic_gam-L19-chart-mean.png", "pic_gam-L19-chart-mean.csv"]
+
+
 # ----------------------------------------------------------------------------- channel chart
 def test_chart_shows_the_engines_channel_vector_and_a_clicked_pixel(qtbot, make_window, fake_detector, tmp_path):
     win = open_with_fakes(qtbot, make_window, fake_detector, tmp_path)
@@ -419,6 +440,7 @@ def test_grad_cam_of_a_clicked_box(qtbot, make_window, real_pair, tmp_path):
     assert (rc.left(), rc.top(), rc.right(), rc.bottom()) == pytest.approx(tuple(det.boxes[clicked]), abs=1e-3)
     assert "baseline" not in r.cams                       # no box clicked there
     assert "Grad-CAM of" in panel.shown["gam"].what
+    assert [n for n, _ in win.exporter.overlay_figures()] == [f"cam_gam-gradcam-box{cam.box}.png"]
 
 
 def test_grad_cam_follows_the_clicked_box_by_class_and_overlap():

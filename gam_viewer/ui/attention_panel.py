@@ -288,6 +288,22 @@ class AttentionPanel(QWidget):
                 self.channel_spin.setRange(0, a.channels - 1)
                 self.channel_spin.setValue(self.state.channels.get(st.selected, 0))
             self.channel_spin.setEnabled(st.reduce == "channel" and a is not None)
+        c = self.chart
+        with blocked(c.reduce, c.sort, c.top_k):
+            c.reduce.setCurrentText(st.chart_reduce)
+            c.sort.setChecked(st.chart_sort)
+            c.top_k.setValue(st.chart_top_k or 0)
+        sc = self.style_controls
+        with blocked(sc.opacity, sc.range_mode, sc.lo, sc.hi):
+            sc.opacity.setValue(st.opacity)
+            sc.range_mode.setCurrentIndex(sc.range_mode.findData(st.range_mode))
+            sc.lo.setValue(st.fixed[0])
+            sc.hi.setValue(st.fixed[1])
+            sc.sync_enabled()
+        for side in SIDES:
+            combo = self.cam_controls.combos[side]
+            with blocked(combo):
+                combo.setCurrentIndex(max(combo.findData(st.cam_layers.get(side)), 0))
 
     # ------------------------------------------------------------------ choices (widget -> state)
     def reduction(self, side: str, a) -> Union[str, int]:

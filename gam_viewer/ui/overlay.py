@@ -201,7 +201,7 @@ class StyleControls(QWidget):
         form.addRow("Opacity", self.opacity)
         form.addRow("Range", row)
         form.addRow("", ends)
-        self._sync_enabled()
+        self.sync_enabled()
         self.opacity.valueChanged.connect(self.changed)
         self.range_mode.currentIndexChanged.connect(self._on_mode)
         self.lo.valueChanged.connect(self.changed)
@@ -209,10 +209,10 @@ class StyleControls(QWidget):
         self.freeze.clicked.connect(self.freeze_requested)
 
     def _on_mode(self) -> None:
-        self._sync_enabled()
+        self.sync_enabled()
         self.changed.emit()
 
-    def _sync_enabled(self) -> None:
+    def sync_enabled(self) -> None:
         fixed = self.range_mode.currentData() == "fixed"
         self.lo.setEnabled(fixed)
         self.hi.setEnabled(fixed)
