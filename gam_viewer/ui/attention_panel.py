@@ -1,16 +1,18 @@
 """The "Attention" panel: per-layer gate thumbnails, the overlay on the panes, the channel chart, CAM.
 
-A view over each frame's results (``window.frame_result``); the maths is the engine's:
+A view over each frame's results (``window.frame_result``) and over the panel's choices, kept in
+a plain-Python ``render.view_state.AttentionState`` (``panel.state``); what is drawn comes from
+that module's pure functions, the maths from ``inference``:
 
 * thumbnails - for each pane whose model has GAM layers, one per layer (``AttentionMap.name``,
   e.g. ``head/P4 (40x30)``): the layer's gate reduced over channels, resampled through the
-  letterbox (``inference.attention.warp_to_image``, what ``AttentionMap.image_map`` does) and
-  coloured. Clicking one selects that layer and overlays its map on that pane;
+  letterbox (``AttentionMap.image_map``) and coloured. Clicking one selects that layer and overlays its map on that pane;
 * the overlay - "GAM gate": the selected layer's map over its pane; "EigenCAM": both panes,
   each on its CAM layer; "Grad-CAM": for the box clicked in a pane (its class score). CAM
   maps are computed by the pane's worker with the frame (``Pipeline.set_cam``), never here;
 * look - reduction (mean, max, one channel), gate (spatial / channel), the window's colormap,
-  opacity, per-frame or fixed range, and a colour bar per pane with the real values;
+  opacity, per-frame or fixed range, and a colour bar per pane with the real values
+  (pyqtgraph's ``ColorBarItem`` in the same colour table as the overlay and the exports);
 * the channel chart - the selected layer's channel gate reduced over H x W, or at the
   clicked pixel (its grid cell is outlined on the pane); clicking a bar makes that channel
   the heatmap's.
