@@ -59,20 +59,20 @@ def test_folder_export_writes_every_figure_with_the_right_sizes(folder, tmp_path
     for frame in ("tall", "wide"):
         expected.add(f"{frame}_composite.png")
         for layer in (19, 27):
-            expected |= {f"{frame}_L{layer}-heatmap-spatial-mean.png", f"{frame}_L{layer}-chart-mean.png",
-                         f"{frame}_L{layer}-chart-mean.csv"}
+            expected |= {f"{frame}_gam-L{layer}-heatmap-spatial-mean.png", f"{frame}_gam-L{layer}-chart-mean.png",
+                         f"{frame}_gam-L{layer}-chart-mean.csv"}
     assert set(names) == expected
     assert not [n for n in names if n.startswith(".")], "a temporary file was left behind"
 
     # heatmaps: the image at its own resolution plus colour bar and caption
     for frame, (h, w) in (("wide", (90, 150)), ("tall", (140, 100))):
-        fig = _png_size(out / f"{frame}_L19-heatmap-spatial-mean.png")
+        fig = _png_size(out / f"{frame}_gam-L19-heatmap-spatial-mean.png")
         lay = F.heatmap_layout(h, w)
         assert fig.shape[1] == lay["width"] and fig.shape[0] > h + 2 * lay["margin"]
         assert float(fig.std()) > 20
         bar = fig[lay["margin"] + 2:lay["margin"] + h - 2, lay["margin"] + w + lay["gap"] + lay["bar"] // 2]
         assert float(bar.astype(float).std(0).mean()) > 20, "no colour bar next to the image"
-    chart = _png_size(out / "wide_L27-chart-mean.png")
+    chart = _png_size(out / "wide_gam-L27-chart-mean.png")
     assert chart.shape == (520, 1200, 3) and float(chart.std()) > 10
     comp = _png_size(out / "wide_composite.png")
     assert comp.shape[1] > 1000 and float(comp.std()) > 20
@@ -81,7 +81,7 @@ def test_folder_export_writes_every_figure_with_the_right_sizes(folder, tmp_path
     det = load_model(MODEL)
     res = det.predict(cv2.imread(str(folder / "wide.png")), conf=0.3, imgsz=128)
     vec = res.attention_at(27).channel_vector("mean")
-    with open(out / "wide_L27-chart-mean.csv", newline="") as f:
+    with open(out / "wide_gam-L27-chart-mean.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 12
     ids = [int(r["channel"]) for r in rows]
@@ -102,7 +102,7 @@ def test_export_refuses_to_overwrite_without_force(folder, tmp_path, capsys):
             "--no-composite", *COMMON]
     rc, _, err = _export(capsys, *args)
     assert rc == 0, err
-    target = out / "wide_L27-heatmap-spatial-mean.png"
+    target = out / "wide_gam-L27-heatmap-spatial-mean.png"
     stamp = target.stat().st_mtime_ns
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     rc, stdout, err = _export(capsys, *args)
@@ -130,7 +130,7 @@ def test_video_export_every_nth_frame_with_eigencam(tmp_path, capsys):
     names = sorted(p.name for p in out.iterdir())
     for i in (0, 2, 4):
         f = f"clip_f{i:06d}"
-        assert {f"{f}_L23-heatmap-spatial-mean.png", f"{f}_model-eigencam.png", f"{f}_baseline-eigencam.png"} <= set(names)
+        assert {f"{f}_gam-L23-heatmap-spatial-mean.png", f"{f}_gam-eigencam.png", f"{f}_baseline-eigencam.png"} <= set(names)
     assert len(names) == 3 * 3 + 1 and not any("f000001" in n or "f000003" in n for n in names)
     cam = _png_size(out / "clip_f000002_baseline-eigencam.png")
     assert cam.shape[1] == F.heatmap_layout(96, 160)["width"] and float(cam.std()) > 10
@@ -189,5 +189,5 @@ def test_runs_without_qt_and_without_a_display(folder, tmp_path):
                           cwd=Path(__file__).resolve().parents[1])
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "QT []" in proc.stdout
-    assert (out / "wide_model-gradcam-box0.png").is_file()
+    assert (out / "wide_gam-gradcam-box0.png").is_file()
     assert (out / "wide_composite.png").is_file()

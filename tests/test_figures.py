@@ -11,6 +11,9 @@ import torch
 
 from gam_viewer import load_model
 from gam_viewer.render import figures as F
+from gam_viewer.render.boxes import draw_boxes
+from gam_viewer.render.captions import caption_text
+from gam_viewer.render.colormaps import COLORMAPS, colormap_lut
 from gam_viewer.inference.attention import AttentionMap
 from gam_viewer.inference.letterbox import letterbox
 
@@ -121,7 +124,7 @@ def test_heatmap_hot_region_lands_on_the_bright_rectangle(bright_gate_model, hw,
     # the overlay puts the top colour there (away from the half-cell ramps at the edges),
     # and the exported figure shows that overlay 1:1
     ov = F.overlay(img, values, "inferno", (lo, hi), alpha=1.0)
-    top = F.colormap_lut("inferno")[-1][::-1].astype(int)   # BGR
+    top = colormap_lut("inferno")[-1][::-1].astype(int)   # BGR
     near_top = np.abs(ov.astype(int) - top).sum(-1) < 60
     core = band_x & band_y
     assert core.sum() > 20 and near_top[core].all() and not near_top[outside].any()
@@ -146,15 +149,15 @@ def test_cell_at_and_cell_rect_agree_with_the_gate(bright_gate_model):
 
 
 # --------------------------------------------------------------------------- colours and ranges
-@pytest.mark.parametrize("name", F.COLORMAPS)
+@pytest.mark.parametrize("name", COLORMAPS)
 def test_colormap_lut_matches_matplotlib(name):
     from matplotlib import colormaps
 
-    lut = F.colormap_lut(name)
+    lut = colormap_lut(name)
     assert lut.shape == (256, 3) and lut.dtype == np.uint8
     ref = colormaps[name]([0.0, 0.5, 1.0])[:, :3] * 255
     assert np.abs(lut[[0, 128, 255]].astype(float) - ref).max() <= 2
-    lutf = F.colormap_lut(name, np.float32)
+    lutf = colormap_lut(name, np.float32)
     assert lutf.dtype == np.float32 and 0 <= lutf.min() and lutf.max() <= 1
     assert np.abs(lutf * 255 - lut).max() <= 0.5
     assert not lut.flags.writeable
@@ -162,7 +165,7 @@ def test_colormap_lut_matches_matplotlib(name):
 
 def test_unknown_colormap_is_refused():
     with pytest.raises(ValueError, match="jet"):
-        F.colormap_lut("jet")
+        colormap_lut("jet")
 
 
 def test_value_range_keeps_unbounded_gate_values():
@@ -183,7 +186,7 @@ def test_value_range_keeps_unbounded_gate_values():
 
 def test_apply_colormap_and_overlay():
     v = np.array([[0.0, 1.0], [2.0, 4.0]], np.float32)
-    lut = F.colormap_lut("viridis")
+    lut = colormap_lut("viridis")
     rgb = F.apply_colormap(v, "viridis", (0.0, 4.0))
     assert (rgb[0, 0] == lut[0]).all() and (rgb[1, 1] == lut[255]).all()
     assert (rgb[1, 0] == lut[128]).all()
@@ -238,7 +241,7 @@ def test_heatmap_figure_has_colour_bar_with_real_values_and_caption():
     bar_x = lay["margin"] + 150 + lay["gap"] + lay["bar"] // 2
     k = lay["margin"]
     column = fig[k + 3:k + 87, bar_x].astype(int)
-    lut = F.colormap_lut("magma").astype(int)
+    lut = colormap_lut("magma").astype(int)
     index = np.abs(column[:, None, :] - lut[None]).sum(-1).argmin(1)    # nearest colormap entry per pixel
     assert index[0] > 235 and index[-1] < 20 and (np.diff(index) <= 0).all()
     # caption and tick labels: dark text pixels below the image and right of the bar
@@ -250,7 +253,7 @@ def test_heatmap_figure_has_colour_bar_with_real_values_and_caption():
 def test_fixed_range_marks_clipped_values():
     img = np.zeros((60, 80, 3), np.uint8)
     values = np.linspace(-1, 2, 60 * 80, dtype=np.float32).reshape(60, 80)
-    assert "values below and above it" in F.caption_text(vrange=(0, 1), range_mode="fixed",
+    assert "values below and above it" in caption_text(vrange=(0, 1), range_mode="fixed",
                                                           clipped=F.out_of_range(values, (0, 1)))
     a = F.heatmap_figure(img, values, vrange=(0.0, 1.0), range_mode="fixed")
     b = F.heatmap_figure(img, np.clip(values, 0, 1), vrange=(0.0, 1.0), range_mode="fixed")
@@ -280,7 +283,7 @@ def test_composite_figure_has_every_panel():
     img = rng.integers(0, 255, (90, 150, 3), dtype=np.uint8)
     a = _gate_map(rng)
     panels = [F.HeatPanel("layer 7", a.image_map("mean")), F.HeatPanel("ch", a.image_map(3), (0.0, 1.0))]
-    boxes = F.draw_boxes(img, np.array([[10, 10, 60, 50]]), ["cat 0.9"], [3])
+    boxes = draw_boxes(img, np.array([[10, 10, 60, 50]]), ["cat 0.9"], [3])
     assert (boxes != img).any() and (boxes[30, 30] == img[30, 30]).all()
     one = F.composite_figure([F.ImagePanel("boxes", boxes)], panels[:1], img, panel_width=200)
     two = F.composite_figure([F.ImagePanel("boxes", boxes)], panels, img, panel_width=200, caption="x")

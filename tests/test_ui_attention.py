@@ -16,6 +16,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
 
 from gam_viewer.render import figures as F  # noqa: E402
+from gam_viewer.render.colormaps import colormap_lut  # noqa: E402
 from gam_viewer.ui.overlay import box_at, overlay_hw  # noqa: E402
 
 GAM_LAYERS = ((9, "backbone/P5", 32, 24), (19, "head/P3", 8, 16), (23, "head/P4", 16, 20))
@@ -151,7 +152,28 @@ def test_colour_range_per_frame_and_fixed_shows_values_outside_0_1(qtbot, make_w
     sc.opacity.setValue(0.8)
     assert pane.overlay_item.opacity() == pytest.approx(0.8)
     win.controls.colormap.setCurrentText("viridis")
-    assert np.array_equal(pane.overlay_item.lut, F.colormap_lut("viridis"))
+    assert np.array_equal(pane.overlay_item.lut, colormap_lut("viridis"))
+
+
+def test_the_panel_mirrors_its_state_and_exports_follow_the_state(qtbot, make_window, fake_detector, tmp_path):
+    win = open_with_fakes(qtbot, make_window, fake_detector, tmp_path)
+    panel, st = win.attention, win.attention.state
+    st.gate, st.reduce, st.selected = "channel", "max", ("gam", 19)
+    st.chart_sort, st.chart_top_k = True, 5
+    st.opacity, st.range_mode, st.fixed = 0.3, "fixed", (-1.0, 2.0)
+    panel.sync_widgets()
+    assert panel.gate_box.currentText() == "channel" and panel.reduce_box.currentData() == "max"
+    assert panel.chart.sort.isChecked() and panel.chart.top_k.value() == 5
+    sc = panel.style_controls
+    assert sc.opacity.value() == pytest.approx(0.3) and sc.range_mode.currentData() == "fixed"
+    assert (sc.lo.value(), sc.hi.value()) == (-1.0, 2.0) and sc.lo.isEnabled()
+    assert (st.gate, st.reduce, st.range_mode, st.opacity) == ("channel", "max", "fixed", 0.3)   # nothing echoed
+    panel.chart.top_k.setValue(3)                        # one widget writes its one attribute
+    assert st.chart_top_k == 3 and st.chart_sort
+    (name, fig), = win.exporter.heatmap_figures("selected")
+    assert name == "pic_gam-L19-heatmap-channel-max.png" and fig.ndim == 3
+    names = [n for n, _ in win.exporter.chart_files()]
+    assert names == ["pic_gam-L19-chart-mean.png", "pic_gam-L19-chart-mean.csv"]
 
 
 # ----------------------------------------------------------------------------- channel chart
@@ -264,8 +286,8 @@ def test_exports_have_the_right_sizes_content_and_never_overwrite(qtbot, make_wi
     assert [float(r.split(",")[2]) for r in rows[1:]] == pytest.approx(panel.chart.values.tolist())
     assert ex.export("chart", out)[0].name.endswith("-chart-mean-1.png")
 
-    overlays = ex.export("overlays", out)
-    assert [p.name for p in overlays] == ["pic_gam-heatmap.png"]
+    overlays = ex.export("overlays", out)      # the gate shown: named like its heatmap, under a free number
+    assert [p.name for p in overlays] == ["pic_gam-L23-heatmap-spatial-mean-3.png"]
 
     # screenshots: the view's resolution, the source's, one pane; a second save keeps the first
     view = ex.screenshot("both", "view")
@@ -418,6 +440,7 @@ def test_grad_cam_of_a_clicked_box(qtbot, make_window, real_pair, tmp_path):
     assert (rc.left(), rc.top(), rc.right(), rc.bottom()) == pytest.approx(tuple(det.boxes[clicked]), abs=1e-3)
     assert "baseline" not in r.cams                       # no box clicked there
     assert "Grad-CAM of" in panel.shown["gam"].what
+    assert [n for n, _ in win.exporter.overlay_figures()] == [f"cam_gam-gradcam-box{cam.box}.png"]
 
 
 def test_grad_cam_follows_the_clicked_box_by_class_and_overlap():

@@ -6,10 +6,14 @@
 Per frame it writes (``F`` is the image's stem, or ``<video stem>_f000012``):
 
 * ``F_composite.png`` - the frame with each model's boxes | one heatmap per layer (and CAM);
-* ``F_L19-heatmap-spatial-mean.png`` - each chosen GAM layer's gate map on the image, at the
-  source's resolution, with a colour bar of the real values and a caption;
-* ``F_L19-chart-mean.png`` and ``.csv`` - the layer's channel gate reduced over H x W;
-* ``F_model-eigencam.png`` / ``F_baseline-eigencam.png`` or ``F_model-gradcam-box0.png`` ...
+* ``F_gam-L19-heatmap-spatial-mean.png`` - each chosen GAM layer's gate map on the image, at
+  the source's resolution, with a colour bar of the real values and a caption;
+* ``F_gam-L19-chart-mean.png`` and ``.csv`` - the layer's channel gate reduced over H x W;
+* ``F_gam-eigencam.png`` / ``F_baseline-eigencam.png`` or ``F_gam-gradcam-box0.png`` ...
+
+Names, captions, colours and box drawing are the window's (``render.captions``,
+``render.view_state``, ``render.boxes``): the same frame exported from the window gives the
+same files. ``gam`` is ``--model`` (the window's GAM-YOLO pane), ``baseline`` ``--baseline``.
 
 and ``export-summary.json`` (files, frames, per-layer statistics). Nothing is overwritten
 unless ``--force``: existing outputs make it stop before any work; every file is written to
@@ -72,7 +76,7 @@ def _positive(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from ..render.figures import COLORMAPS
+    from ..render.colormaps import COLORMAPS, DEFAULT_COLORMAP
 
     ap = argparse.ArgumentParser(
         prog="gam-viewer export",
@@ -102,10 +106,11 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--every", type=_positive, default=1, metavar="N",
                     help="every Nth video frame (or every Nth image of a folder); default 1")
     ap.add_argument("--max-frames", type=_positive, metavar="N", help="stop after N exported frames")
-    ap.add_argument("--cmap", choices=COLORMAPS, default="viridis", help="colormap (default: viridis)")
+    ap.add_argument("--cmap", choices=COLORMAPS, default=DEFAULT_COLORMAP,
+                    help=f"colormap (default: {DEFAULT_COLORMAP}, as in the window)")
     ap.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in [0, 1] (default: 0.5)")
     ap.add_argument("--vrange", type=float, nargs=2, metavar=("LOW", "HIGH"),
-                    help="fixed colour range for every heatmap (default: each map's own min..max)")
+                    help="fixed colour range for every heatmap and CAM (default: each map's own min..max)")
     ap.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default: 0.25)")
     ap.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold (default: 0.45)")
     ap.add_argument("--imgsz", type=int, help="inference size (default: the model's)")
@@ -146,7 +151,9 @@ def _open_source(text: str) -> _Source:
     if not path.exists():
         raise FileNotFoundError(f"--source {text}: no such file or folder")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        from ..media.sources import list_images
+
+        files = [p for p in list_images(path) if p.suffix.lower() in IMAGE_SUFFIXES]   # natural order, as the window
         if not files:
             raise ExportError(f"--source {text}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
         src = _Source("folder", path, files)
@@ -173,14 +180,18 @@ def _frames(src: _Source, every: int, max_frames: Optional[int]) -> Iterator[Tup
     """(frame name, BGR image or None when unreadable, description) for the frames to export."""
     import cv2
 
+    from ..render.captions import frame_caption, frame_stem
+
     count = 0
     if src.kind != "video":
         names = _frame_names(src.files)
-        for p in src.files[::every]:
+        for k, p in enumerate(src.files):
+            if k % every:
+                continue
             if max_frames and count >= max_frames:
                 return
             count += 1
-            yield names[p], cv2.imread(str(p), cv2.IMREAD_COLOR), p.name
+            yield names[p], cv2.imread(str(p), cv2.IMREAD_COLOR), frame_caption(p.name, k, len(src.files))
         return
     cap = cv2.VideoCapture(str(src.path))
     try:
@@ -195,48 +206,58 @@ def _frames(src: _Source, every: int, max_frames: Optional[int]) -> Iterator[Tup
             if not ok:
                 return
             count += 1
-            yield f"{src.path.stem}_f{index:06d}", frame, f"{src.path.name} frame {index}"
+            yield (frame_stem(src.path, index, moving=True), frame,
+                   frame_caption(src.path.name, index, src.frame_count))
             index += 1
     finally:
         cap.release()
 
 
 def _frame_names(files: Sequence[Path]) -> Dict[Path, str]:
-    """File -> output prefix: its stem, or stem_ext when two files share a stem."""
-    stems: Dict[str, int] = {}
-    for p in files:
-        stems[p.stem] = stems.get(p.stem, 0) + 1
-    return {p: (p.stem if stems[p.stem] == 1 else f"{p.stem}_{p.suffix.lstrip('.').lower()}") for p in files}
+    """File -> output prefix (``render.captions.frame_stem``: its stem, or stem_ext when two files share a stem)."""
+    from ..render.captions import frame_stem
+
+    return {p: frame_stem(p, siblings=files) for p in files}
 
 
 # ----------------------------------------------------------------------------- plan
 @dataclass
 class _Plan:
     layers: List[int]
-    gate: str
+    state: object                  # render.view_state.AttentionState: gate, reduction, look, chart options
     reduce: object                 # "mean" | "max" | channel index
-    reduce_tag: str
-    chart_reduce: str
     cam_layers: Optional[List[int]]
     composite: bool
     heatmaps: bool
     charts: bool
 
+    @property
+    def gate(self) -> str:
+        return self.state.gate
+
+    @property
+    def reduce_tag(self) -> str:
+        from ..render.captions import reduction_tag
+
+        return reduction_tag(self.reduce)
+
     def names(self, frame: str, cam: Optional[str], cam_boxes: int, baseline: bool) -> List[str]:
+        from ..render import captions as C
+
         out = []
         if self.composite:
-            out.append(f"{frame}_composite.png")
+            out.append(C.composite_name(frame))
+        chart = self.state.chart_reduce
         for i in self.layers:
             if self.heatmaps:
-                out.append(f"{frame}_L{i}-heatmap-{self.gate}-{self.reduce_tag}.png")
+                out.append(C.heatmap_name(frame, "gam", i, self.gate, self.reduce))
             if self.charts:
-                out += [f"{frame}_L{i}-chart-{self.chart_reduce}.png", f"{frame}_L{i}-chart-{self.chart_reduce}.csv"]
-        roles = ["model"] + (["baseline"] if baseline else [])
-        for role in roles:
+                out += [C.chart_name(frame, "gam", i, chart, ".png"), C.chart_name(frame, "gam", i, chart, ".csv")]
+        for side in ["gam"] + (["baseline"] if baseline else []):
             if cam == "eigen":
-                out.append(f"{frame}_{role}-eigencam.png")
+                out.append(C.cam_name(frame, side, "eigen"))
             elif cam == "grad":
-                out += [f"{frame}_{role}-gradcam-box{k}.png" for k in range(cam_boxes)]
+                out += [C.cam_name(frame, side, "grad", k) for k in range(cam_boxes)]
         return out
 
 
@@ -268,11 +289,11 @@ def _make_plan(args, det) -> _Plan:
             c = infos[i].channels
             if not 0 <= args.channel < c:
                 raise ExportError(f"--channel {args.channel}: GAM layer {i} has {c} channels (0..{c - 1})")
-        reduce, tag = args.channel, f"ch{args.channel}"
+        reduce = args.channel
     else:
         if args.channel is not None:
             raise ExportError("--channel K only applies with --reduce channel")
-        reduce, tag = args.reduce, args.reduce
+        reduce = args.reduce
     cam_layers = None
     if args.cam_layers:
         if not args.cam:
@@ -287,8 +308,15 @@ def _make_plan(args, det) -> _Plan:
         raise ExportError(f"--alpha must be in [0, 1], got {args.alpha}")
     if args.vrange is not None and not args.vrange[0] < args.vrange[1]:
         raise ExportError(f"--vrange needs LOW < HIGH, got {args.vrange[0]} {args.vrange[1]}")
-    plan = _Plan(layers, args.gate, reduce, tag, args.chart_reduce, cam_layers,
-                 not args.no_composite, not args.no_heatmaps, not args.no_charts)
+    from ..render.view_state import AttentionState
+
+    state = AttentionState(gate=args.gate, reduce=args.reduce, cmap=args.cmap, opacity=args.alpha,
+                           range_mode="fixed" if args.vrange else "frame",
+                           fixed=tuple(args.vrange) if args.vrange else (0.0, 1.0), chart_reduce=args.chart_reduce,
+                           chart_sort=bool(args.sort), chart_top_k=args.top_k)
+    if args.reduce == "channel":
+        state.channels.update({("gam", i): args.channel for i in layers})
+    plan = _Plan(layers, state, reduce, cam_layers, not args.no_composite, not args.no_heatmaps, not args.no_charts)
     if not plan.names("f", args.cam, args.cam_boxes, bool(args.baseline)):
         raise ExportError("nothing to write: every output is switched off"
                           + ("" if layers else f" and {args.model} has no GAM layers (try --cam eigen)"))
@@ -362,23 +390,23 @@ def _print_table(rows: List[dict], file) -> None:
 
 
 # ----------------------------------------------------------------------------- one frame
-def _model_name(spec: str) -> str:
-    p = Path(spec)
-    return p.name if p.suffix else spec
-
-
 def _export_frame(ctx: dict, frame: str, image: np.ndarray, what: str) -> List[Path]:
-    from ..render import figures as F
+    """Every file of one frame. Names, captions and figures come from ``render.view_state``,
+    exactly as the window's File > Export makes them."""
     from ..inference.cam import eigen_cam, grad_cam
+    from ..render import captions as C
+    from ..render import figures as F
+    from ..render.view_state import cam_view, chart_view, export_chart, export_map, gate_view
 
     args, plan, det, base, out = ctx["args"], ctx["plan"], ctx["det"], ctx["base"], ctx["out"]
+    st = plan.state
     written: List[Path] = []
     force = bool(args.force)
-    model_name, base_name = _model_name(args.model), _model_name(args.baseline or "")
-    vrange = tuple(args.vrange) if args.vrange else None
-    range_mode = "fixed" if vrange else "frame"
+    model_name = C.model_label(getattr(det, "source", None) or args.model)   # as the window names it
+    base_name = C.model_label(getattr(base, "source", None) or args.baseline) if base is not None else ""
+    fixed = st.fixed if st.range_mode == "fixed" else None
 
-    def save(rgb_or_text, name: str) -> None:
+    def save(name: str, rgb_or_text) -> None:
         path = out / name
         if isinstance(rgb_or_text, str):
             F.save_text(rgb_or_text, path, overwrite=force)
@@ -389,64 +417,40 @@ def _export_frame(ctx: dict, frame: str, image: np.ndarray, what: str) -> List[P
     res = det.predict(image, args.conf, args.iou, ctx["imgsz"], auto=not args.square)
     base_res = base.predict(image, args.conf, args.iou, ctx["base_imgsz"], auto=not args.square) if base else None
     panels: List = []
-    reduce_txt = (f"{plan.gate} gate, channel {plan.reduce}" if isinstance(plan.reduce, int)
-                  else f"{plan.gate} gate, {plan.reduce} over channels")
     for i in plan.layers:
         a = res.attention_at(i)
         ctx["stats"].add(a)
         if plan.heatmaps or plan.composite:
-            values = a.image_map(plan.reduce, plan.gate)
-            vr = vrange or F.value_range(values)
-            panels.append(F.HeatPanel(f"layer {i}: {a.name}", values, vrange, f"{plan.gate} gate"))
+            view = gate_view(st, "gam", a, model_name)
+            panels.append(F.HeatPanel(f"layer {i}: {a.name}", view.values, fixed, view.label))
             if plan.heatmaps:
-                cap = F.caption_text(model_name, f"{i} {a.name}", reduce_txt, what)
-                fig = F.heatmap_figure(image, values, cmap=args.cmap, vrange=vr, range_mode=range_mode,
-                                       alpha=args.alpha, caption=cap, label=f"{plan.gate} gate")
-                save(fig, f"{frame}_L{i}-heatmap-{plan.gate}-{plan.reduce_tag}.png")
+                save(*export_map(st, view, image, frame, what))
         if plan.charts:
-            gate = "channel" if a.channel_gate is not None else "spatial"
-            vec = a.channel_vector(plan.chart_reduce, gate=gate)
-            ids, vals = F.channel_bars(vec, args.sort, args.top_k)
-            title = f"layer {i} {a.name}: {gate} gate, {plan.chart_reduce} over H x W"
-            cap = F.caption_text(model_name, frame=what)
-            save(F.channel_chart_figure(vec, sort=args.sort, top_k=args.top_k, title=title, caption=cap,
-                                        ylabel=f"{gate} gate ({plan.chart_reduce})"),
-                 f"{frame}_L{i}-chart-{plan.chart_reduce}.png")
-            save(F.channel_csv(ids, vals, f"{gate}_gate_{plan.chart_reduce}"),
-                 f"{frame}_L{i}-chart-{plan.chart_reduce}.csv")
+            for name, data in export_chart(st, chart_view(st, "gam", a, model_name), frame, what):
+                save(name, data)
     if args.cam:
-        roles = [("model", det, res, model_name, plan.cam_layers)]
+        sides = [("gam", det, res, model_name, plan.cam_layers, ctx["imgsz"])]
         if base is not None:
-            roles.append(("baseline", base, base_res, base_name, None))
-        for role, d, r, name, layers in roles:
+            sides.append(("baseline", base, base_res, base_name, None, ctx["base_imgsz"]))
+        for side, d, r, name, layers, size in sides:
             if args.cam == "eigen":
-                jobs = [(eigen_cam(d, image, layers, imgsz=ctx["imgsz"] if d is det else ctx["base_imgsz"],
-                                   auto=not args.square), f"{frame}_{role}-eigencam.png")]
+                cams = [eigen_cam(d, image, layers, imgsz=size, auto=not args.square)]
             else:
-                jobs = [(grad_cam(d, image, r, k, layers), f"{frame}_{role}-gradcam-box{k}.png")
-                        for k in range(min(args.cam_boxes, len(r)))]
-            for cam, fname in jobs:
-                values = cam.image_map()
-                what_cam = cam.label + (f" ({r.label(cam.box)})" if cam.box is not None else "")
-                cap = F.caption_text(name, ", ".join(cam.layer_names), what_cam, what)
-                boxes = r.boxes[cam.box:cam.box + 1] if cam.box is not None else None
-                box_labels = [r.label(cam.box)] if cam.box is not None else None
-                box_classes = r.classes[cam.box:cam.box + 1] if cam.box is not None else None
-                fig = F.heatmap_figure(image, values, cmap=args.cmap, alpha=args.alpha, caption=cap,
-                                       label="CAM (relative)", boxes=boxes, box_labels=box_labels,
-                                       box_classes=box_classes)
-                save(fig, fname)
-                panels.append(F.HeatPanel(f"{role}: {cam.title}", values, None, "CAM (relative)"))
+                cams = [grad_cam(d, image, r, k, layers) for k in range(min(args.cam_boxes, len(r)))]
+            for cam in cams:
+                view = cam_view(st, side, cam, r, name)
+                save(*export_map(st, view, image, frame, what))
+                panels.append(F.HeatPanel(f"{C.SIDE_TITLES[side]}: {cam.title}", view.values, fixed, view.label))
     if plan.composite:
         images = [_boxes_panel(F, model_name, image, res)]
         if base_res is not None:
             images.append(_boxes_panel(F, base_name, image, base_res))
-        cap = F.caption_text(model_name + (f" vs {base_name}" if base_name else ""), "",
-                             reduce_txt if plan.layers else "", what)
-        if vrange:
-            cap += f" | fixed range [{vrange[0]:g}, {vrange[1]:g}]"
-        fig = F.composite_figure(images, panels, image, cmap=args.cmap, alpha=args.alpha, caption=cap)
-        save(fig, f"{frame}_composite.png")
+        cap = C.caption_text(model_name + (f" vs {base_name}" if base_name else ""), "",
+                             C.reduction_text(st.gate, plan.reduce) if plan.layers else "", what)
+        if fixed:
+            cap += f" | fixed range [{fixed[0]:g}, {fixed[1]:g}]"
+        fig = F.composite_figure(images, panels, image, cmap=st.cmap, alpha=st.opacity, caption=cap)
+        save(C.composite_name(frame), fig)
     ctx["detections"].append({"frame": frame, "source": what, "model_boxes": len(res),
                               "baseline_boxes": len(base_res) if base_res is not None else None,
                               "ms": round(res.timings["total"], 1)})
@@ -463,7 +467,9 @@ def _boxes_panel(F, name: str, image: np.ndarray, res):
     title = f"{name}: {len(res)} box{'es' if len(res) != 1 else ''}"
     if n < len(res):
         title += f" (the {n} best drawn)"
-    return F.ImagePanel(title, F.draw_boxes(image, res.boxes[:n], labels, res.classes[:n]))
+    from ..render.boxes import draw_boxes
+
+    return F.ImagePanel(title, draw_boxes(image, res.boxes[:n], labels, res.classes[:n]))
 
 
 # ----------------------------------------------------------------------------- entry point

@@ -58,10 +58,7 @@ from .attention import warp_to_image
 from .decode import decode_head, has_objectness
 from .letterbox import Letterbox
 
-__all__ = ["CamLayer", "CamMap", "cam_layers", "default_cam_layers", "check_cam_layers", "eigen_cam", "grad_cam",
-           "CAM_METHODS"]
-
-CAM_METHODS = ("eigen", "grad")
+__all__ = ["CamLayer", "CamMap", "cam_layers", "default_cam_layers", "check_cam_layers", "eigen_cam", "grad_cam"]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Figures of attention maps and CAMs, for the screen and for papers (numpy, cv2, matplotlib Agg).
 
-Small building blocks the Qt panel shares with the exports:
+Small building blocks the Qt panel shares with the exports (colour tables are
+:mod:`render.colormaps`, boxes :mod:`render.boxes`, captions :mod:`render.captions`):
 
-* :func:`colormap_lut` - a perceptual colormap as a 256 x 3 table (uint8 or float);
 * :func:`value_range` - the value range of a map, per frame or fixed, never assumed [0, 1];
 * :func:`apply_colormap`, :func:`overlay` - colour a map and blend it on the image;
 * :func:`channel_bars` - a channel vector sorted / cut to the top k, with channel ids.
@@ -39,54 +39,20 @@ import cv2
 import numpy as np
 
 from ..fsutil import write_atomic
+from .boxes import draw_boxes
+from .captions import caption_text
+from .colormaps import DEFAULT_COLORMAP, check_cmap, colormap_lut
 
 __all__ = [
-    "COLORMAPS", "colormap_lut", "value_range", "normalize", "colour_index", "apply_colormap", "overlay", "out_of_range",
-    "draw_boxes", "box_colour", "caption_text", "channel_bars", "HeatPanel", "ImagePanel",
+    "value_range", "colour_index", "apply_colormap", "overlay", "out_of_range", "channel_bars", "HeatPanel", "ImagePanel",
     "heatmap_figure", "channel_chart_figure", "channel_csv", "composite_figure",
     "encode_png", "write_atomic", "save_png", "save_text", "free_path",
 ]
 
-#: perceptual colormaps offered everywhere (matplotlib names)
-COLORMAPS = ("viridis", "inferno", "magma", "plasma", "turbo", "cividis")
-
 Range = Tuple[float, float]
 
 
-# ----------------------------------------------------------------------------- colours and ranges
-def _check_cmap(name: str) -> str:
-    if name not in COLORMAPS:
-        raise ValueError(f"unknown colormap {name!r}; choose one of {', '.join(COLORMAPS)}")
-    return name
-
-
-@lru_cache(maxsize=None)
-def _lut(name: str) -> np.ndarray:
-    from matplotlib import colormaps
-
-    rgb = colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3].astype(np.float32)
-    rgb.setflags(write=False)
-    return rgb
-
-
-def colormap_lut(name: str = "viridis", dtype=np.uint8) -> np.ndarray:
-    """(256, 3) RGB table of colormap ``name``: uint8 0..255 or float32 0..1 (``dtype=np.float32``).
-
-    The array is read-only and shared; copy it to modify.
-    """
-    lut = _lut(_check_cmap(name))
-    if np.dtype(dtype) == np.uint8:
-        return _lut_u8(name)
-    return lut if np.dtype(dtype) == np.float32 else lut.astype(dtype)
-
-
-@lru_cache(maxsize=None)
-def _lut_u8(name: str) -> np.ndarray:
-    out = np.round(_lut(name) * 255).astype(np.uint8)
-    out.setflags(write=False)
-    return out
-
-
+# ----------------------------------------------------------------------------- ranges and colouring
 def value_range(values: np.ndarray, mode: str = "frame", fixed: Optional[Range] = None) -> Range:
     """The (lo, hi) colour range of ``values``.
 
@@ -114,14 +80,6 @@ def value_range(values: np.ndarray, mode: str = "frame", fixed: Optional[Range] 
     return lo, hi
 
 
-def normalize(values: np.ndarray, vrange: Range) -> np.ndarray:
-    """Map ``values`` to [0, 1] over ``vrange`` (float32; out-of-range values clipped for colouring)."""
-    lo, hi = vrange
-    out = (np.asarray(values, dtype=np.float32) - np.float32(lo)) * np.float32(1.0 / (hi - lo))
-    np.clip(out, 0.0, 1.0, out=out)
-    return np.nan_to_num(out, copy=False)
-
-
 def out_of_range(values: np.ndarray, vrange: Range) -> Tuple[bool, bool]:
     """(some values below the range, some above): where a colour bar needs an arrow."""
     v = np.asarray(values)
@@ -142,12 +100,12 @@ def colour_index(values: np.ndarray, vrange: Range) -> np.ndarray:
 
 @lru_cache(maxsize=None)
 def _lut_cv(name: str, order: str) -> np.ndarray:
-    lut = _lut_u8(name)
+    lut = colormap_lut(name)
     lut = lut[:, ::-1] if order == "bgr" else lut   # cv2.applyColorMap writes the table's channels as given
     return np.ascontiguousarray(lut.reshape(256, 1, 3))
 
 
-def apply_colormap(values: np.ndarray, cmap: str = "viridis", vrange: Optional[Range] = None,
+def apply_colormap(values: np.ndarray, cmap: str = DEFAULT_COLORMAP, vrange: Optional[Range] = None,
                    channel_order: str = "rgb") -> np.ndarray:
     """Colour a 2-D map: (H, W, 3) uint8 in ``channel_order`` ("rgb" or "bgr")."""
     values = np.asarray(values)
@@ -156,10 +114,10 @@ def apply_colormap(values: np.ndarray, cmap: str = "viridis", vrange: Optional[R
     if channel_order not in ("rgb", "bgr"):
         raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
     vrange = vrange or value_range(values)
-    return cv2.applyColorMap(colour_index(values, vrange), _lut_cv(_check_cmap(cmap), channel_order))
+    return cv2.applyColorMap(colour_index(values, vrange), _lut_cv(check_cmap(cmap), channel_order))
 
 
-def overlay(image: np.ndarray, values: np.ndarray, cmap: str = "viridis", vrange: Optional[Range] = None,
+def overlay(image: np.ndarray, values: np.ndarray, cmap: str = DEFAULT_COLORMAP, vrange: Optional[Range] = None,
             alpha: float = 0.5, channel_order: str = "bgr") -> np.ndarray:
     """Blend the coloured map onto ``image`` (H x W x 3 uint8, same size): (1-alpha)*image + alpha*colour.
 
@@ -175,75 +133,6 @@ def overlay(image: np.ndarray, values: np.ndarray, cmap: str = "viridis", vrange
         raise ValueError(f"opacity must be in [0, 1], got {alpha}")
     colour = apply_colormap(values, cmap, vrange, channel_order)
     return cv2.addWeighted(image, 1.0 - float(alpha), colour, float(alpha), 0.0)
-
-
-# ----------------------------------------------------------------------------- boxes and captions
-_PALETTE = ((56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72),
-            (23, 204, 146), (134, 219, 61), (52, 147, 26), (187, 212, 0), (168, 153, 44), (255, 194, 0),
-            (147, 69, 52), (255, 115, 100), (236, 24, 0), (255, 56, 132), (133, 0, 82), (255, 56, 203),
-            (200, 149, 255), (199, 55, 255))
-
-
-def box_colour(cls: int) -> Tuple[int, int, int]:
-    """A BGR colour per class (a fixed, distinct palette)."""
-    return _PALETTE[int(cls) % len(_PALETTE)]
-
-
-def draw_boxes(image_bgr: np.ndarray, boxes: np.ndarray, labels: Optional[Sequence[str]] = None,
-               classes: Optional[Sequence[int]] = None, thickness: Optional[int] = None) -> np.ndarray:
-    """A copy of ``image_bgr`` with xyxy ``boxes`` (original pixels) and their labels drawn."""
-    out = np.ascontiguousarray(image_bgr).copy()
-    h, w = out.shape[:2]
-    lw = thickness or max(1, int(round(max(h, w) / 400)))
-    font_scale = max(0.35, lw / 3)
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    for i, b in enumerate(boxes):
-        colour = box_colour(classes[i] if classes is not None else 0)
-        p1 = (int(round(b[0])), int(round(b[1])))
-        p2 = (int(round(b[2])), int(round(b[3])))
-        cv2.rectangle(out, p1, p2, colour, lw, cv2.LINE_AA)
-        if labels is not None and i < len(labels) and labels[i]:
-            text = str(labels[i])
-            tf = max(lw - 1, 1)
-            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, tf)
-            above = p1[1] - th - base - 2 >= 0
-            y1 = p1[1] - th - base - 2 if above else p1[1]
-            cv2.rectangle(out, (p1[0], y1), (p1[0] + tw + 2, y1 + th + base + 2), colour, -1, cv2.LINE_AA)
-            cv2.putText(out, text, (p1[0] + 1, y1 + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
-                        (255, 255, 255), tf, cv2.LINE_AA)
-    return out
-
-
-def _fmt_range(lo: float, hi: float) -> str:
-    """``[lo, hi]`` with enough significant digits to tell them apart."""
-    big = max(abs(lo), abs(hi))
-    sig = 4
-    if hi > lo and big > 0:
-        sig = max(4, int(math.ceil(math.log10(big / (hi - lo)))) + 3)
-    return f"[{lo:.{min(sig, 12)}g}, {hi:.{min(sig, 12)}g}]"
-
-
-def caption_text(model: str = "", layer: str = "", reduction: str = "", frame: str = "",
-                 vrange: Optional[Range] = None, range_mode: str = "frame",
-                 clipped: Tuple[bool, bool] = (False, False)) -> str:
-    """One caption line: model, layer, reduction, frame and the colour range actually used."""
-    parts = []
-    if model:
-        parts.append(f"model: {model}")
-    if layer:
-        parts.append(f"layer: {layer}")
-    if reduction:
-        parts.append(reduction)
-    if frame:
-        parts.append(f"frame: {frame}")
-    if vrange is not None:
-        what = "per-frame range" if range_mode == "frame" else "fixed range"
-        r = f"{what} {_fmt_range(*vrange)}"
-        if any(clipped):
-            side = " and ".join(s for s, c in zip(("below", "above"), clipped) if c)
-            r += f" (values {side} it drawn in the end colour)"
-        parts.append(r)
-    return " | ".join(parts)
 
 
 # ----------------------------------------------------------------------------- channel vectors
@@ -321,12 +210,13 @@ def _colorbar(fig, cax, cmap: str, vrange: Range, clipped: Tuple[bool, bool], la
               ax=None):
     """A colour bar in ``cax``, or stolen from ``ax`` (layout-managed) when ``cax`` is None."""
     from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
+    from matplotlib.colors import ListedColormap, Normalize
     from matplotlib.ticker import MaxNLocator
 
     extend = {(False, False): "neither", (True, False): "min", (False, True): "max", (True, True): "both"}[
         tuple(bool(c) for c in clipped)]
-    sm = ScalarMappable(norm=Normalize(vmin=vrange[0], vmax=vrange[1]), cmap=cmap)
+    table = ListedColormap(colormap_lut(cmap, np.float32), name=cmap)   # the very colours of the image
+    sm = ScalarMappable(norm=Normalize(vmin=vrange[0], vmax=vrange[1]), cmap=table)
     if cax is not None:
         cb = fig.colorbar(sm, cax=cax, extend=extend)
     else:
@@ -347,7 +237,7 @@ def _wrap(text: str, width_px: float, fontsize_pt: float, dpi: int = 100) -> str
 
 
 # ----------------------------------------------------------------------------- figures
-def heatmap_figure(image_bgr: np.ndarray, values: np.ndarray, *, cmap: str = "viridis",
+def heatmap_figure(image_bgr: np.ndarray, values: np.ndarray, *, cmap: str = DEFAULT_COLORMAP,
                    vrange: Optional[Range] = None, range_mode: str = "frame", alpha: float = 0.5,
                    caption: str = "", label: str = "gate value", boxes: Optional[np.ndarray] = None,
                    box_labels: Optional[Sequence[str]] = None, box_classes: Optional[Sequence[int]] = None,
@@ -361,7 +251,7 @@ def heatmap_figure(image_bgr: np.ndarray, values: np.ndarray, *, cmap: str = "vi
     area of the result is the overlay pixel for pixel (top-left at ``(margin, margin)``,
     see :func:`heatmap_layout`). ``vrange`` None: per-frame range. Returns RGB uint8.
     """
-    _check_cmap(cmap)
+    check_cmap(cmap)
     h, w = image_bgr.shape[:2]
     vrange = vrange or value_range(values)
     clipped = out_of_range(values, vrange)
@@ -467,14 +357,14 @@ class ImagePanel:
 
 
 def composite_figure(images: Sequence[ImagePanel], panels: Sequence[HeatPanel], background_bgr: np.ndarray,
-                     *, cmap: str = "viridis", alpha: float = 0.5, caption: str = "", columns: Optional[int] = None,
+                     *, cmap: str = DEFAULT_COLORMAP, alpha: float = 0.5, caption: str = "", columns: Optional[int] = None,
                      panel_width: int = 480, dpi: int = 100) -> np.ndarray:
     """Image panels in the left column | a grid of heatmaps overlaid on ``background_bgr``.
 
     Each heatmap has its own colour bar with its real values (per-panel ``vrange``, None =
     per-frame). ``panel_width`` is the approximate width of one panel in pixels. Returns RGB uint8.
     """
-    _check_cmap(cmap)
+    check_cmap(cmap)
     if not images and not panels:
         raise ValueError("a composite needs at least one panel")
     h0, w0 = background_bgr.shape[:2]

@@ -1,16 +1,18 @@
 """The "Attention" panel: per-layer gate thumbnails, the overlay on the panes, the channel chart, CAM.
 
-A view over each frame's results (``window.frame_result``); the maths is the engine's:
+A view over each frame's results (``window.frame_result``) and over the panel's choices, kept in
+a plain-Python ``render.view_state.AttentionState`` (``panel.state``); what is drawn comes from
+that module's pure functions, the maths from ``inference``:
 
 * thumbnails - for each pane whose model has GAM layers, one per layer (``AttentionMap.name``,
   e.g. ``head/P4 (40x30)``): the layer's gate reduced over channels, resampled through the
-  letterbox (``inference.attention.warp_to_image``, what ``AttentionMap.image_map`` does) and
-  coloured. Clicking one selects that layer and overlays its map on that pane;
+  letterbox (``AttentionMap.image_map``) and coloured. Clicking one selects that layer and overlays its map on that pane;
 * the overlay - "GAM gate": the selected layer's map over its pane; "EigenCAM": both panes,
   each on its CAM layer; "Grad-CAM": for the box clicked in a pane (its class score). CAM
   maps are computed by the pane's worker with the frame (``Pipeline.set_cam``), never here;
 * look - reduction (mean, max, one channel), gate (spatial / channel), the window's colormap,
-  opacity, per-frame or fixed range, and a colour bar per pane with the real values;
+  opacity, per-frame or fixed range, and a colour bar per pane with the real values
+  (pyqtgraph's ``ColorBarItem`` in the same colour table as the overlay and the exports);
 * the channel chart - the selected layer's channel gate reduced over H x W, or at the
   clicked pixel (its grid cell is outlined on the pane); clicking a bar makes that channel
   the heatmap's.
@@ -33,13 +35,13 @@ from PySide6.QtWidgets import (
 )
 
 from ..render import figures as F
-from ..inference.attention import warp_to_image
+from ..render.captions import model_label, reduction_text
+from ..render.colormaps import colormap_lut
+from ..render.palette import CELL_RGB, TARGET_BOX_RGB
+from ..render.view_state import AttentionState, ChartView, MapView, cam_view, chart_view, gate_view
 from .channel_chart import ChannelChart
 from .model_spec import SIDE_TITLES, SIDES
-from .overlay import (
-    CamControls, ColourBar, OverlayStyle, Shown, StyleControls, box_at, colour_rgb, overlay_hw, overlay_lut,
-    rect_marker,
-)
+from .overlay import CamControls, ColourBar, StyleControls, blocked, box_at, overlay_hw, rect_marker
 from .worker import CamRequest
 
 __all__ = ["AttentionPanel", "LayerThumbs", "MODES"]
@@ -118,22 +120,59 @@ class LayerThumbs(QGroupBox):
 
 
 class AttentionPanel(QWidget):
+    """Widgets mirroring an :class:`~gam_viewer.render.view_state.AttentionState` (``self.state``).
+
+    One attribute of the state per widget: a widget's signal writes its attribute and refreshes;
+    :meth:`sync_widgets` writes the state back into the widgets with their signals blocked.
+    What is drawn comes from the state's pure functions (``gate_view``, ``cam_view``,
+    ``chart_view``), which the exporter and ``gam-viewer export`` use as well.
+    """
+
     def __init__(self, window):
         super().__init__()
         self.window = window
-        self.style = OverlayStyle(cmap=window.colormap)
+        self.state = AttentionState(cmap=window.colormap)
         self.result = None
-        self.mode = "off"
-        self.selected: Optional[Tuple[str, int]] = None       # (side, layer index)
-        self.channels: Dict[Tuple[str, int], int] = {}         # chosen channel per layer
-        self.point: Optional[Tuple[float, float]] = None       # clicked pixel (original image)
-        self.grad_targets: Dict[str, Tuple[Tuple[float, ...], int, str]] = {}  # side -> (box, class, label)
-        self.shown: Dict[str, Shown] = {}
+        self.shown: Dict[str, MapView] = {}
+        self.chart_view: Optional[ChartView] = None
         self.timings: Dict[str, float] = {}
-        self.chart_data: Optional[dict] = None
         self._build()
         self._connect()
         window.add_panel(self, "Attention")
+
+    # ------------------------------------------------------------------ the state, as attributes
+    @property
+    def style(self) -> AttentionState:
+        """The look (colour map, opacity, range): part of the state."""
+        return self.state
+
+    @property
+    def mode(self) -> str:
+        return self.state.mode
+
+    @property
+    def selected(self) -> Optional[Tuple[str, int]]:
+        return self.state.selected
+
+    @property
+    def channels(self) -> Dict[Tuple[str, int], int]:
+        return self.state.channels
+
+    @property
+    def point(self) -> Optional[Tuple[float, float]]:
+        return self.state.point
+
+    @property
+    def grad_targets(self) -> Dict[str, Tuple[Tuple[float, ...], int, str]]:
+        return self.state.grad_targets
+
+    @property
+    def gate(self) -> str:
+        return self.state.gate
+
+    @property
+    def reduce_kind(self) -> str:
+        return self.state.reduce
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -163,7 +202,7 @@ class AttentionPanel(QWidget):
         self.channel_spin.setPrefix("ch ")
         self.channel_spin.setKeyboardTracking(False)
         self.channel_spin.setEnabled(False)
-        self.style_controls = StyleControls(self.style)
+        self.style_controls = StyleControls(self.state)
         self.cam_controls = CamControls()
         self.colour_bars = {side: ColourBar() for side in SIDES}
         for bar in self.colour_bars.values():
@@ -211,8 +250,9 @@ class AttentionPanel(QWidget):
         outer.addWidget(split)
         self.setMinimumWidth(240)
 
-        self.cell_items = {side: rect_marker("#00e5ff") for side in SIDES}
-        self.box_items = {side: rect_marker("#ffffff", dashed=True) for side in SIDES}
+        hexa = "#{:02x}{:02x}{:02x}".format
+        self.cell_items = {side: rect_marker(hexa(*CELL_RGB)) for side in SIDES}
+        self.box_items = {side: rect_marker(hexa(*TARGET_BOX_RGB), dashed=True) for side in SIDES}
         for side, pane in self.window.panes.items():
             pane.add_item(self.cell_items[side], z=16)
             pane.add_item(self.box_items[side], z=17)
@@ -228,102 +268,119 @@ class AttentionPanel(QWidget):
         w.models_changed.connect(self._on_model_changed)
         self.group.buttonClicked.connect(lambda b: self.select_layer(b.property("side"), int(b.property("layer"))))
         self.mode_box.currentIndexChanged.connect(lambda _i: self.set_mode(self.mode_box.currentData()))
-        self.gate_box.currentTextChanged.connect(self.refresh)
+        self.gate_box.currentTextChanged.connect(self._on_gate)
         self.reduce_box.currentIndexChanged.connect(self._on_reduce)
         self.channel_spin.valueChanged.connect(self._on_channel_spin)
         self.style_controls.changed.connect(self._on_style)
         self.style_controls.freeze_requested.connect(self._freeze_range)
-        self.cam_controls.changed.connect(lambda _side: self._sync_cam())
-        self.chart.options_changed.connect(self._update_chart)
+        self.cam_controls.changed.connect(self._on_cam_layer)
+        self.chart.options_changed.connect(self._on_chart_options)
         self.chart.channel_clicked.connect(self.set_channel)
         self.chart.point_cleared.connect(self.clear_point)
 
-    # ------------------------------------------------------------------ choices
-    @property
-    def gate(self) -> str:
-        return self.gate_box.currentText()
+    def sync_widgets(self) -> None:
+        """Show the state in the widgets (signals blocked: nothing echoes back)."""
+        st = self.state
+        with blocked(self.mode_box, self.gate_box, self.reduce_box, self.channel_spin):
+            self.mode_box.setCurrentIndex(self.mode_box.findData(st.mode))
+            self.gate_box.setCurrentText(st.gate)
+            self.reduce_box.setCurrentIndex(self.reduce_box.findData(st.reduce))
+            a = self.selected_map()
+            if a is not None:
+                self.channel_spin.setRange(0, a.channels - 1)
+                self.channel_spin.setValue(self.state.channels.get(st.selected, 0))
+            self.channel_spin.setEnabled(st.reduce == "channel" and a is not None)
+        c = self.chart
+        with blocked(c.reduce, c.sort, c.top_k):
+            c.reduce.setCurrentText(st.chart_reduce)
+            c.sort.setChecked(st.chart_sort)
+            c.top_k.setValue(st.chart_top_k or 0)
+        sc = self.style_controls
+        with blocked(sc.opacity, sc.range_mode, sc.lo, sc.hi):
+            sc.opacity.setValue(st.opacity)
+            sc.range_mode.setCurrentIndex(sc.range_mode.findData(st.range_mode))
+            sc.lo.setValue(st.fixed[0])
+            sc.hi.setValue(st.fixed[1])
+            sc.sync_enabled()
+        for side in SIDES:
+            combo = self.cam_controls.combos[side]
+            with blocked(combo):
+                combo.setCurrentIndex(max(combo.findData(st.cam_layers.get(side)), 0))
 
-    @property
-    def reduce_kind(self) -> str:
-        return self.reduce_box.currentData()
-
+    # ------------------------------------------------------------------ choices (widget -> state)
     def reduction(self, side: str, a) -> Union[str, int]:
         """The reduction over channels for layer ``a`` of ``side``: "mean", "max" or a channel."""
-        if self.reduce_kind != "channel":
-            return self.reduce_kind
-        return min(self.channels.get((side, a.index), 0), a.channels - 1)
+        return self.state.reduction(side, a)
 
     def reduction_text(self, side: str, a) -> str:
-        r = self.reduction(side, a)
-        return f"{self.gate} gate, channel {r}" if isinstance(r, int) else f"{self.gate} gate, {r} over channels"
+        return reduction_text(self.state.gate, self.state.reduction(side, a))
 
     def set_mode(self, mode: str) -> None:
         if mode not in dict(MODES):
             raise ValueError(f"overlay mode must be one of {[k for k, _ in MODES]}, got {mode!r}")
-        self.mode = mode
-        i = self.mode_box.findData(mode)
-        if self.mode_box.currentIndex() != i:
-            self.mode_box.blockSignals(True)
-            self.mode_box.setCurrentIndex(i)
-            self.mode_box.blockSignals(False)
-        if mode == "grad" and not self.grad_targets:
+        self.state.mode = mode
+        self.sync_widgets()
+        if mode == "grad" and not self.state.grad_targets:
             self.window.report("Grad-CAM: click a box in either pane")
         self._sync_cam()
         self.refresh()
 
     def select_layer(self, side: str, index: int) -> None:
         """Select GAM layer ``index`` of ``side``'s model and overlay its gate on that pane."""
-        self.selected = (side, index)
+        self.state.selected = (side, index)
         self._check_selected()
-        self._sync_channel_spin()
+        self.sync_widgets()
         self.set_mode("gate")
 
     def set_channel(self, channel: int) -> None:
         """Make ``channel`` the heatmap's channel (for the selected layer)."""
-        if self.selected is None:
+        if self.state.selected is None:
             return
-        self.channels[self.selected] = int(channel)
-        self.reduce_box.blockSignals(True)
-        self.reduce_box.setCurrentIndex(self.reduce_box.findData("channel"))
-        self.reduce_box.blockSignals(False)
-        self._sync_channel_spin()
-        if self.mode == "off":
+        self.state.channels[self.state.selected] = int(channel)
+        self.state.reduce = "channel"
+        self.sync_widgets()
+        if self.state.mode == "off":
             self.set_mode("gate")
         else:
             self.refresh()
 
     def clear_point(self) -> None:
-        self.point = None
+        self.state.point = None
         self._update_chart()
 
+    def _on_gate(self, gate: str) -> None:
+        self.state.gate = gate
+        self.refresh()
+
     def _on_reduce(self) -> None:
-        self._sync_channel_spin()
+        self.state.reduce = self.reduce_box.currentData()
+        self.sync_widgets()
         self.refresh()
 
     def _on_channel_spin(self, value: int) -> None:
-        if self.selected is not None and self.reduce_kind == "channel":
-            self.channels[self.selected] = int(value)
+        if self.state.selected is not None and self.state.reduce == "channel":
+            self.state.channels[self.state.selected] = int(value)
             self.refresh()
 
-    def _sync_channel_spin(self) -> None:
-        a = self.selected_map()
-        on = self.reduce_kind == "channel" and a is not None
-        self.channel_spin.blockSignals(True)
-        if a is not None:
-            self.channel_spin.setRange(0, a.channels - 1)
-            self.channel_spin.setValue(self.channels.get(self.selected, 0))
-        self.channel_spin.setEnabled(on)
-        self.channel_spin.blockSignals(False)
-
     def _on_style(self) -> None:
-        problem = self.style_controls.apply_to(self.style)
+        problem = self.style_controls.apply_to(self.state)
         if problem:
             self.window.report(problem, error=True)
         self.refresh()
 
     def _on_colormap(self, name: str) -> None:
-        self.style.cmap = name
+        self.state.cmap = name
         self.refresh()
+
+    def _on_chart_options(self) -> None:
+        self.state.chart_reduce = self.chart.reduction
+        self.state.chart_sort = self.chart.sort.isChecked()
+        self.state.chart_top_k = self.chart.top_k.value() or None
+        self._update_chart()
+
+    def _on_cam_layer(self, side: str) -> None:
+        self.state.cam_layers[side] = self.cam_controls.layers(side)
+        self._sync_cam()
 
     def _freeze_range(self) -> None:
         shown = next((s for s in self.shown.values()), None)
@@ -334,40 +391,39 @@ class AttentionPanel(QWidget):
 
     # ------------------------------------------------------------------ CAM requests
     def _sync_cam(self) -> None:
-        p = self.window.pipeline
+        p, st = self.window.pipeline, self.state
         for side in SIDES:
             req = None
-            layers = self.cam_controls.layers(side)
+            layers = st.cam_layers.get(side)
             if p.model_info(side) is not None:
-                if self.mode == "eigen":
+                if st.mode == "eigen":
                     req = CamRequest("eigen", layers)
-                elif self.mode == "grad" and side in self.grad_targets:
-                    box, cls, _ = self.grad_targets[side]
+                elif st.mode == "grad" and side in st.grad_targets:
+                    box, cls, _ = st.grad_targets[side]
                     req = CamRequest("grad", layers, box, cls)
             p.set_cam(side, req)
         self._update_status()
 
     def _on_model_changed(self, side: str, info) -> None:
-        self.grad_targets.pop(side, None)
+        self.state.forget(side)
         self.cam_controls.set_layers(side, self.window.pipeline.cam_layers(side))
-        for key in [k for k in self.channels if k[0] == side]:
-            del self.channels[key]
+        self.state.cam_layers[side] = self.cam_controls.layers(side)
         self._sync_cam()
 
     # ------------------------------------------------------------------ clicks
     def on_image_clicked(self, side: str, x: float, y: float) -> None:
-        if self.mode == "grad":
+        if self.state.mode == "grad":
             pane = self.window.panes[side]
             det = pane.detections
             k = box_at(det, x, y, self.window.controls.draw_params().hidden_classes)
             if k is not None:
                 box = tuple(float(v) for v in det.boxes[k])
-                self.grad_targets[side] = (box, int(det.classes[k]), det.label(k))
+                self.state.grad_targets[side] = (box, int(det.classes[k]), det.label(k))
                 self.window.report(f"Grad-CAM of {det.label(k)} ({SIDE_TITLES[side]}) …")
                 self._sync_cam()
                 return
             self.window.report(f"Grad-CAM: no box of {SIDE_TITLES[side]} at x {x:.0f}, y {y:.0f}; click inside one")
-        self.point = (float(x), float(y))
+        self.state.point = (float(x), float(y))
         self._update_chart()
 
     # ------------------------------------------------------------------ per frame
@@ -397,10 +453,14 @@ class AttentionPanel(QWidget):
 
     def selected_map(self):
         """The AttentionMap of the selected layer in the current result, or None."""
-        if self.selected is None:
+        if self.state.selected is None:
             return None
-        side, index = self.selected
+        side, index = self.state.selected
         return next((a for a in self.maps(side) if a.index == index), None)
+
+    def model_label(self, side: str) -> str:
+        info = self.result.models.get(side) if self.result is not None else None
+        return info.label if info is not None else model_label(side)
 
     def _update_thumbs(self) -> None:
         r = self.result
@@ -422,9 +482,8 @@ class AttentionPanel(QWidget):
                 self._thumb(side, a)
         self.empty_note.setVisible(not any_gam)
         if self.selected_map() is None:     # first frame, or the layer is gone: the first GAM layer
-            first = next(((s, m[0].index) for s in SIDES for m in [self.maps(s)] if m), None)
-            self.selected = first
-            self._sync_channel_spin()
+            self.state.selected = next(((s, m[0].index) for s in SIDES for m in [self.maps(s)] if m), None)
+            self.sync_widgets()
         self._check_selected()
 
     def _thumb(self, side: str, a) -> None:
@@ -432,19 +491,19 @@ class AttentionPanel(QWidget):
         th = min(THUMB_MAX_H, max(8, int(round(THUMB_W * h0 / w0))))
         tw = min(THUMB_W, max(8, int(round(th * w0 / h0))))
         try:
-            m = warp_to_image(a.spatial_map(self.reduction(side, a), self.gate), a.letterbox, a.stride, (th, tw))
+            view = gate_view(self.state, side, a, "", (th, tw))
         except ValueError as exc:   # an ablated block has no such gate
             self.thumbs[side].buttons[a.index].setToolTip(str(exc))
             return
-        vr = self.style.vrange(m)
+        m = view.values
         tip = (f"layer {a.index} {a.name}, stride {a.stride}, {a.channels} channels\n"
-               f"{self.reduction_text(side, a)}: {float(m.min()):.4g} … {float(m.max()):.4g}\nclick to overlay it")
-        self.thumbs[side].set_image(a.index, colour_rgb(m, self.style.cmap, vr), tip)
+               f"{view.what}: {float(m.min()):.4g} … {float(m.max()):.4g}\nclick to overlay it")
+        self.thumbs[side].set_image(a.index, F.apply_colormap(m, self.state.cmap, view.vrange), tip)
 
     def _check_selected(self) -> None:
         for side, t in self.thumbs.items():
             for index, b in t.buttons.items():
-                on = self.selected == (side, index)
+                on = self.state.selected == (side, index)
                 if b.isChecked() != on:
                     if on:
                         b.setChecked(True)
@@ -454,11 +513,12 @@ class AttentionPanel(QWidget):
                         self.group.setExclusive(True)
 
     def _update_overlays(self) -> None:
+        st = self.state
         for side, pane in self.window.panes.items():
             shown = None
-            if self.mode == "gate" and self.selected and self.selected[0] == side:
+            if st.mode == "gate" and st.selected and st.selected[0] == side:
                 shown = self._gate_shown(side)
-            elif self.mode in ("eigen", "grad"):
+            elif st.mode in ("eigen", "grad"):
                 shown = self._cam_shown(side)
             bar, box_item = self.colour_bars[side], self.box_items[side]
             if shown is None:
@@ -468,10 +528,9 @@ class AttentionPanel(QWidget):
                 box_item.hide()
                 continue
             self.shown[side] = shown
-            pane.set_overlay(shown.values, lut=overlay_lut(self.style.cmap), levels=shown.vrange,
-                             opacity=self.style.opacity)
+            pane.set_overlay(shown.values, lut=colormap_lut(st.cmap), levels=shown.vrange, opacity=st.opacity)
             bar.set_map(f"{SIDE_TITLES[side]}: {shown.layer}", shown.label, shown.vrange, shown.clipped,
-                        shown.values, overlay_lut(self.style.cmap), self.style.range_mode)
+                        shown.values, st.cmap, st.range_mode)
             if shown.boxes is not None:
                 x1, y1, x2, y2 = (float(v) for v in shown.boxes[0])
                 box_item.setRect(x1, y1, x2 - x1, y2 - y1)
@@ -479,87 +538,50 @@ class AttentionPanel(QWidget):
             else:
                 box_item.hide()
 
-    def _finish(self, shown: Shown) -> Shown:
-        shown.vrange = self.style.vrange(shown.values)
-        shown.clipped = F.out_of_range(shown.values, shown.vrange)
-        return shown
-
-    def _gate_shown(self, side: str) -> Optional[Shown]:
+    def _gate_shown(self, side: str) -> Optional[MapView]:
         a = self.selected_map()
         if a is None:
             return None
-        red, gate = self.reduction(side, a), self.gate
         try:
-            values = warp_to_image(a.spatial_map(red, gate), a.letterbox, a.stride, overlay_hw(a.letterbox.orig_hw))
+            return gate_view(self.state, side, a, self.model_label(side), overlay_hw(a.letterbox.orig_hw))
         except ValueError as exc:
             self.window.report(str(exc), error=True)
             return None
-        info = self.result.models.get(side)
-        return self._finish(Shown(
-            side, "gate", info.label if info else side, f"{a.index} {a.name}", self.reduction_text(side, a),
-            f"{gate} gate", values, (0.0, 1.0), (False, False), lambda: a.image_map(red, gate),
-            self.result.frame.index))
 
-    def _cam_shown(self, side: str) -> Optional[Shown]:
+    def _cam_shown(self, side: str) -> Optional[MapView]:
         cam = self.result.cams.get(side)
         if cam is None:
             return None
-        info = self.result.models.get(side)
-        det = self.result.detections.get(side)
-        shown = Shown(side, cam.method, info.label if info else side, ", ".join(cam.layer_names),
-                      "EigenCAM" if cam.method == "eigen" else f"Grad-CAM of {det.label(cam.box)}",
-                      "CAM (relative)", cam.image_map(overlay_hw(cam.letterbox.orig_hw)), (0.0, 1.0),
-                      (False, False), cam.image_map, self.result.frame.index)
-        if cam.box is not None and det is not None:
-            shown.boxes = np.asarray(det.boxes[cam.box:cam.box + 1], dtype=np.float32)
-            shown.box_labels = [det.label(cam.box)]
-            shown.box_classes = [int(det.classes[cam.box])]
-        return self._finish(shown)
+        return cam_view(self.state, side, cam, self.result.detections.get(side), self.model_label(side),
+                        overlay_hw(cam.letterbox.orig_hw))
 
     def _update_chart(self, *_args) -> None:
         a = self.selected_map()
+        view = chart_view(self.state, self.state.selected[0], a, self.model_label(self.state.selected[0])) \
+            if a is not None else None
         for side, item in self.cell_items.items():
-            if a is None or self.point is None or side != self.selected[0]:
+            if view is not None and view.cell is not None and side == view.side:
+                x1, y1, x2, y2 = view.cell
+                item.setRect(x1, y1, x2 - x1, y2 - y1)
+                item.show()
+            else:
                 item.hide()
-        if a is None:
-            self.chart_data = None
+        self.chart_view = view
+        if view is None:
             self.chart.clear("no GAM layer to chart" if self.result is not None else "")
             return
-        side = self.selected[0]
-        gate = "channel" if a.channel_gate is not None else "spatial"
-        reduction = self.chart.reduction
-        where = ""
-        if self.point is not None:
-            x, y = self.point
-            col, row = a.cell_at(x, y)
-            vec = a.channel_vector(at=(x, y), gate=gate)
-            h, w = a.grid_hw
-            where = f"at x {x:.0f}, y {y:.0f}: cell ({col}, {row}) of {w}x{h}"
-            x1, y1, x2, y2 = a.cell_rect(col, row)
-            item = self.cell_items[side]
-            item.setRect(x1, y1, x2 - x1, y2 - y1)
-            item.show()
-            what = f"{gate} gate at one cell"
-        else:
-            vec = a.channel_vector(reduction, gate=gate)
-            what = f"{gate} gate, {reduction} over H x W"
-        marked = self.reduction(side, a) if self.reduce_kind == "channel" else None
-        title = f"{SIDE_TITLES[side]} layer {a.index} {a.name}: {what}"
-        self.chart.set_vector(vec, title, f"{gate} gate", marked, where)
-        info = self.result.models.get(side)
-        self.chart_data = {"side": side, "layer": a, "values": vec, "title": title, "where": where,
-                           "gate": gate, "reduction": "cell" if self.point is not None else reduction,
-                           "model": info.label if info else side, "marked": marked}
+        self.chart.set_vector(view.values, view.title, view.ylabel, view.marked, view.where)
 
     def _update_status(self) -> None:
         lines = []
-        if self.mode in ("eigen", "grad"):
+        st = self.state
+        if st.mode in ("eigen", "grad"):
             r = self.result
             for side in SIDES:
                 if self.window.pipeline.model_info(side) is None:
                     continue
                 name = SIDE_TITLES[side]
-                if self.mode == "grad" and side not in self.grad_targets:
+                if st.mode == "grad" and side not in st.grad_targets:
                     lines.append(f"{name}: click one of its boxes")
                 elif r is not None and side in r.cam_errors:
                     lines.append(f"<span style='color:#d03030'>{name}: {r.cam_errors[side]}</span>")
@@ -567,6 +589,6 @@ class AttentionPanel(QWidget):
                     cam = r.cams[side]
                     lines.append(f"{name}: {cam.title} ({r.cam_ms.get(side, 0.0):.0f} ms, frame {r.frame.index})")
                 else:
-                    lines.append(f"{name}: computing {'EigenCAM' if self.mode == 'eigen' else 'Grad-CAM'} …")
+                    lines.append(f"{name}: computing {'EigenCAM' if st.mode == 'eigen' else 'Grad-CAM'} …")
         self.status.setText("<br>".join(lines))
         self.status.setVisible(bool(lines))

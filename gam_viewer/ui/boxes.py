@@ -13,23 +13,18 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
 
+from ..render.boxes import MAX_LABELS
+from ..render.palette import class_rgb, text_rgb
+
 __all__ = ["BoxesItem", "class_color"]
 
-_GOLDEN = 0.6180339887498949
-
-
 def class_color(index: int) -> QColor:
-    """A bright colour per class index, stable between runs; neighbours differ in hue."""
-    i = int(index)
-    hue = (0.02 + i * _GOLDEN) % 1.0
-    sat = 0.80 if (i // 6) % 2 == 0 else 0.60
-    val = 1.00 if (i // 3) % 2 == 0 else 0.85
-    return QColor.fromHsvF(hue, sat, val)
+    """The class's colour (``render.palette.class_rgb``) as a QColor."""
+    return QColor(*class_rgb(index))
 
 
 def _text_color(bg: QColor) -> QColor:
-    lum = 0.299 * bg.redF() + 0.587 * bg.greenF() + 0.114 * bg.blueF()
-    return QColor(Qt.GlobalColor.black) if lum > 0.55 else QColor(Qt.GlobalColor.white)
+    return QColor(*text_rgb((bg.red(), bg.green(), bg.blue())))
 
 
 class BoxesItem(pg.GraphicsObject):
@@ -42,7 +37,7 @@ class BoxesItem(pg.GraphicsObject):
     """
 
     LABEL_MARGIN_PX = 60.0   # room for labels outside the union of the boxes
-    MAX_LABELS = 100
+    MAX_LABELS = MAX_LABELS
 
     def __init__(self):
         super().__init__()

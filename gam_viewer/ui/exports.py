@@ -8,6 +8,11 @@
   real values and a caption (model, layer, reduction, frame, range);
 * the channel chart - ``render.figures.channel_chart_figure`` (PNG) and its values (CSV).
 
+What is exported, its caption and its file name come from the panel's state
+(``render.view_state``: ``gate_view``, ``cam_view``, ``chart_view``, ``export_map``,
+``export_chart``), never from its widgets: ``gam-viewer export`` calls the same functions,
+so both name, colour and caption a frame alike (``render.captions``).
+
 Files are written by ``render.figures.write_atomic`` (temp file, then moved into place) and
 never replace a file silently: figure exports go to a folder under names that are free
 (``bus_gam-L23-heatmap-spatial-mean.png``, then ``...-1.png``), and a screenshot replaces an
@@ -16,26 +21,26 @@ existing file only when the user confirmed it in the save dialog.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog
 
+from ..media.sources import list_images
+from ..render import captions as C
 from ..render import figures as F
-from .boxes import class_color
+from ..render.boxes import draw_boxes, draw_outline, visible_boxes
+from ..render.palette import CELL_RGB, TARGET_BOX_RGB
+from ..render.view_state import chart_view, export_chart, export_map, gate_view
 from .model_spec import SIDE_TITLES, SIDES
-from .overlay import colour_rgb, export_cmap
 
 __all__ = ["Exporter", "qimage_to_rgb", "TARGETS", "RESOLUTIONS"]
 
 TARGETS = ("both",) + SIDES
 RESOLUTIONS = ("view", "source")
 GAP_PX = 8
-MAX_LABELS = 100
 FileData = Union[np.ndarray, str]
 
 
@@ -45,10 +50,6 @@ def qimage_to_rgb(img: QImage) -> np.ndarray:
     h, w = img.height(), img.width()
     buf = np.frombuffer(img.constBits(), np.uint8, count=img.bytesPerLine() * h)
     return buf.reshape(h, img.bytesPerLine())[:, : 3 * w].reshape(h, w, 3).copy()
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "frame"
 
 
 def _numbered(name: str, k: int) -> str:
@@ -73,16 +74,21 @@ class Exporter:
         return r
 
     def frame_stem(self) -> str:
-        """``bus`` for an image, ``clip_f000120`` for frame 120 of a video or a live source."""
-        r = self._result()
-        f = r.frame
-        stem = _safe(Path(f.path).stem if f.path else f.source)
-        kind = self.win.source_info.kind if self.win.source_info is not None else "image"
-        return f"{stem}_f{f.index:06d}" if kind in ("video", "camera", "stream") else stem
+        """``bus`` for an image, ``clip_f000120`` for frame 120 of a video or a live source
+        (``render.captions.frame_stem``; ``a_jpg`` when the folder also holds ``a.png``)."""
+        f = self._result().frame
+        info = self.win.source_info
+        kind = info.kind if info is not None else "image"
+        siblings: List[Path] = []
+        if f.path and kind == "folder":
+            siblings = list_images(Path(f.path).parent)
+        elif f.path and kind == "images" and isinstance(getattr(info, "spec", None), (list, tuple)):
+            siblings = [Path(str(p)) for p in info.spec]
+        return C.frame_stem(f.path or f.source, f.index, kind in C.MOVING_KINDS, siblings)
 
     def frame_text(self) -> str:
         f = self._result().frame
-        return f"{f.source} #{f.index}"
+        return C.frame_caption(f.source, f.index, f.count)
 
     # ------------------------------------------------------------------ screenshots
     def screenshot(self, target: str = "both", resolution: str = "view") -> np.ndarray:
@@ -104,46 +110,29 @@ class Exporter:
         return np.ascontiguousarray(np.hstack([parts[0], gap, parts[1]]))
 
     def _pane_at_source(self, side: str, r) -> np.ndarray:
+        """The frame with what the pane shows (the panel's state, not its widgets): the overlay,
+        the chart's clicked cell, the Grad-CAM target and the boxes."""
         rgb = np.ascontiguousarray(r.rgb, dtype=np.uint8).copy()
-        pane, panel = self.win.panes[side], self.panel
+        panel, st = self.panel, self.panel.state
         shown = panel.shown.get(side)
-        if shown is not None and pane.overlay_item.isVisible():
-            a = float(panel.style.opacity)
-            colour = colour_rgb(shown.full(), panel.style.cmap, shown.vrange)
-            rgb = cv2.addWeighted(rgb, 1.0 - a, colour, a, 0.0)
-        for item in (panel.cell_items[side], panel.box_items[side]):
-            if item.isVisible():
-                rc, c = item.rect(), item.pen().color()
-                cv2.rectangle(rgb, (int(round(rc.left())), int(round(rc.top()))),
-                              (int(round(rc.right())), int(round(rc.bottom()))), (c.red(), c.green(), c.blue()), 2)
-        self._draw_boxes(rgb, r.detections.get(side))
+        if shown is not None:
+            rgb = F.overlay(rgb, shown.full(), st.cmap, shown.vrange, st.opacity, channel_order="rgb")
+        chart = panel.chart_view
+        rects = []
+        if chart is not None and chart.cell is not None and chart.side == side:
+            rects.append((chart.cell, CELL_RGB))
+        if shown is not None and shown.boxes is not None:
+            rects.append((tuple(shown.boxes[0]), TARGET_BOX_RGB))
+        for rect, colour in rects:
+            draw_outline(rgb, rect, colour)
+        det = r.detections.get(side)
+        if det is not None and len(det):
+            d = self.win.controls.draw_params()
+            keep, labels = visible_boxes(det.names, det.classes, det.scores, d.hidden_classes, d.show_labels,
+                                         d.show_scores)
+            rgb = draw_boxes(rgb, np.asarray(det.boxes)[keep], labels, np.asarray(det.classes)[keep],
+                             line_width=d.line_width, channel_order="rgb")
         return rgb
-
-    def _draw_boxes(self, rgb: np.ndarray, det) -> None:
-        """The boxes as the pane draws them (class colours, hidden classes, labels and scores)."""
-        if det is None or len(det) == 0:
-            return
-        d = self.win.controls.draw_params()
-        names = list(det.names)
-        lw = max(1, int(d.line_width))
-        scale = max(0.4, lw / 3)
-        for i in range(len(det)):
-            c = int(det.classes[i])
-            name = names[c] if 0 <= c < len(names) else str(c)
-            if name in d.hidden_classes:
-                continue
-            q = class_color(c)
-            col = (q.red(), q.green(), q.blue())
-            x1, y1, x2, y2 = (int(round(float(v))) for v in det.boxes[i])
-            cv2.rectangle(rgb, (x1, y1), (x2, y2), col, lw, cv2.LINE_AA)
-            if d.show_labels and i < MAX_LABELS:
-                text = name + (f" {float(det.scores[i]):.2f}" if d.show_scores else "")
-                (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-                ty = y1 - th - base - 2 if y1 - th - base - 2 >= 0 else y1
-                cv2.rectangle(rgb, (x1, ty), (x1 + tw + 2, ty + th + base + 2), col, -1)
-                lum = 0.299 * col[0] + 0.587 * col[1] + 0.114 * col[2]
-                cv2.putText(rgb, text, (x1 + 1, ty + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                            (0, 0, 0) if lum > 140 else (255, 255, 255), 1, cv2.LINE_AA)
 
     def save_screenshot(self, path: Union[str, Path], target: str = "both", resolution: str = "view",
                         overwrite: bool = False) -> Path:
@@ -161,64 +150,36 @@ class Exporter:
         r, panel = self._result(), self.panel
         if which == "selected":
             a = panel.selected_map()
-            layers = [(panel.selected[0], a)] if a is not None else []
+            layers = [(panel.state.selected[0], a)] if a is not None else []
         elif which == "all":
             layers = [(side, a) for side in SIDES for a in panel.maps(side)]
         else:
             raise ValueError(f"which must be 'selected' or 'all', got {which!r}")
         if not layers:
             raise ValueError("no GAM layer to export: neither model has GAM layers in this frame")
-        stem, style, gate = self.frame_stem(), panel.style, panel.gate
-        out = []
-        for side, a in layers:
-            red = panel.reduction(side, a)
-            values = a.image_map(red, gate)
-            vr = style.vrange(values)
-            info = r.models.get(side)
-            cap = F.caption_text(info.label if info else side, f"{a.index} {a.name}", panel.reduction_text(side, a),
-                                 self.frame_text())
-            fig = F.heatmap_figure(r.frame.image, values, cmap=export_cmap(style.cmap), vrange=vr,
-                                   range_mode=style.range_mode, alpha=style.opacity, caption=cap, label=f"{gate} gate")
-            tag = f"ch{red}" if isinstance(red, int) else red
-            out.append((f"{stem}_{side}-L{a.index}-heatmap-{gate}-{tag}.png", fig))
-        return out
+        stem, frame, st = self.frame_stem(), self.frame_text(), panel.state
+        return [export_map(st, gate_view(st, side, a, panel.model_label(side)), r.frame.image, stem, frame)
+                for side, a in layers]
 
     def overlay_figures(self) -> List[Tuple[str, np.ndarray]]:
         """(file name, RGB figure) of what each pane shows now: a gate heatmap or a CAM."""
         r, panel = self._result(), self.panel
         if not panel.shown:
             raise ValueError("no overlay is shown: click a layer thumbnail or choose a CAM under Overlay")
-        stem, style = self.frame_stem(), panel.style
-        out = []
-        for side in SIDES:
-            s = panel.shown.get(side)
-            if s is None:
-                continue
-            values = s.full()
-            vr = style.vrange(values)
-            cap = F.caption_text(s.model, s.layer, s.what, self.frame_text())
-            fig = F.heatmap_figure(r.frame.image, values, cmap=export_cmap(style.cmap), vrange=vr,
-                                   range_mode=style.range_mode, alpha=style.opacity, caption=cap, label=s.label,
-                                   boxes=s.boxes, box_labels=s.box_labels or None, box_classes=s.box_classes or None)
-            kind = {"gate": "heatmap", "eigen": "eigencam", "grad": "gradcam"}[s.kind]
-            out.append((f"{stem}_{side}-{kind}.png", fig))
-        return out
+        stem, frame = self.frame_stem(), self.frame_text()
+        return [export_map(panel.state, panel.shown[side], r.frame.image, stem, frame)
+                for side in SIDES if side in panel.shown]
 
     def chart_files(self) -> List[Tuple[str, FileData]]:
         """The channel chart as (PNG name, RGB) and its values as (CSV name, text)."""
         self._result()
-        data, chart = self.panel.chart_data, self.panel.chart
-        if data is None:
+        panel = self.panel
+        a = panel.selected_map()
+        if a is None:
             raise ValueError("no channel chart: neither model has GAM layers in this frame")
-        a = data["layer"]
-        sort, top_k = chart.sort.isChecked(), chart.top_k.value() or None
-        cap = F.caption_text(data["model"], frame=self.frame_text()) + (f" | {data['where']}" if data["where"] else "")
-        png = F.channel_chart_figure(data["values"], sort=sort, top_k=top_k, title=data["title"], caption=cap,
-                                     ylabel=f"{data['gate']} gate", marked=data["marked"])
-        ids, vals = F.channel_bars(data["values"], sort, top_k)
-        csv = F.channel_csv(ids, vals, f"{data['gate']}_gate_{data['reduction']}")
-        name = f"{self.frame_stem()}_{data['side']}-L{a.index}-chart-{data['reduction']}"
-        return [(name + ".png", png), (name + ".csv", csv)]
+        side = panel.state.selected[0]
+        view = chart_view(panel.state, side, a, panel.model_label(side))
+        return export_chart(panel.state, view, self.frame_stem(), self.frame_text())
 
     def write(self, folder: Union[str, Path], files: Sequence[Tuple[str, FileData]]) -> List[Path]:
         """Write ``files`` into ``folder`` atomically, all under one free number (``-1``, ``-2``, ...)."""
@@ -243,9 +204,6 @@ class Exporter:
                   "overlays": self.overlay_figures, "chart": self.chart_files}
         if what not in makers:
             raise ValueError(f"unknown export {what!r}; one of {', '.join(makers)}")
-        cmap = self.panel.style.cmap
-        if what != "chart" and export_cmap(cmap) != cmap:
-            self.win.report(f"the figures use {export_cmap(cmap)}: {cmap} is not available to the figure renderer")
         return self.write(folder, makers[what]())
 
     # ------------------------------------------------------------------ menu actions

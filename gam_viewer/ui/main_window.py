@@ -30,7 +30,7 @@ Hooks for add-on views (attention panel, channel chart, overlays, exports)
 ``window.image_clicked``  Signal(side, x, y): a click on either pane, original-image pixels.
 ``window.add_panel(widget, title)``: a tab in the right-hand dock (shown on first use).
 ``window.colormap`` / ``window.colormap_changed`` Signal(str): the user's heatmap colormap
-    (persisted); ``pane.colormap_lut(name)`` gives its 256 x 3 LUT.
+    (persisted); ``render.colormaps.colormap_lut(name)`` gives its 256 x 3 LUT (screen and exports).
 ``window.models_changed``  Signal(side, ModelInfo or None) when a pane's model changes.
 ``window.report(text, error=False)``: a message in the status bar (and ``window.messages``).
 ``window.zoo`` (zoo_dialog.ZooController): Models ▸ Download official YOLOv5 baseline.

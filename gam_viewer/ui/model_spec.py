@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import FrozenSet, List, Optional
 
+from ..render.captions import SIDE_TITLES, SIDES   # left pane / --model, right pane / --baseline
+
 __all__ = ["SIDES", "SIDE_TITLES", "ModelSpec", "ModelInfo", "InferenceParams", "DrawParams", "MODEL_SUFFIXES"]
 
-SIDES = ("gam", "baseline")                       # left pane, right pane
-SIDE_TITLES = {"gam": "GAM-YOLO", "baseline": "Baseline"}
 MODEL_SUFFIXES = (".pt", ".pth", ".safetensors", ".yaml", ".yml")
 
 

@@ -1,14 +1,15 @@
-"""What the gate heatmaps and the CAM maps share on screen: look, colour bar, CAM choices.
+"""What the gate heatmaps and the CAM maps share on screen: colour bar, look controls, CAM choices.
 
-* :class:`OverlayStyle` - colormap, opacity and value range (per frame or fixed); the range is
-  computed by ``render.figures.value_range`` and never assumed to be [0, 1];
-* :func:`show_on_pane` - put a map (already on the image, ``AttentionMap.image_map`` /
-  ``CamMap.image_map``) over a pane with that style; returns what is shown (:class:`Shown`);
-* :class:`ColourBar` - the colours against the real values, with the exact min / max and a
-  warning when values fall outside a fixed range (drawn in the end colours, never hidden);
+The choices themselves live in ``render.view_state.AttentionState`` (plain Python); these
+widgets show and edit them:
+
+* :class:`ColourBar` - pyqtgraph's ``ColorBarItem`` in the window's colour table
+  (``render.colormaps``) against the real values, with the map's own min / max and a note when
+  values fall outside a fixed range (drawn in the end colours, never hidden);
 * :class:`StyleControls` - opacity and range widgets; :class:`CamControls` - the CAM layer of
   each pane (``inference.cam.cam_layers``, sent by the workers);
-* :func:`box_at`, :func:`rect_marker` - picking a detection by clicking it, marking a rectangle.
+* :func:`box_at`, :func:`rect_marker` - picking a detection by clicking it, marking a rectangle;
+* :func:`blocked` - a context manager that silences widgets while the panel mirrors the state.
 
 On screen the map is resampled to at most :data:`MAX_OVERLAY_SIDE` pixels on its long side
 (exports use the source's resolution); either way it is stretched over exactly the frame.
@@ -16,72 +17,38 @@ On screen the map is resampled to at most :data:`MAX_OVERLAY_SIDE` pixels on its
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPen, QPolygonF
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QPen
 from PySide6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QFormLayout, QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget,
+    QComboBox, QDoubleSpinBox, QFormLayout, QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
+    QVBoxLayout, QWidget,
 )
 
-from ..render import figures as F
+from ..render.colormaps import DEFAULT_COLORMAP, colormap_lut
 from .controls import SliderSpin
 from .model_spec import SIDE_TITLES, SIDES
-from .pane import colormap_lut as pg_colormap_lut
 
-__all__ = ["OverlayStyle", "Shown", "overlay_lut", "overlay_hw", "show_on_pane", "colour_rgb", "ColourBar",
-           "StyleControls", "CamControls", "box_at", "rect_marker", "MAX_OVERLAY_SIDE", "RANGE_MODES"]
+__all__ = ["overlay_hw", "ColourBar", "StyleControls", "CamControls", "box_at", "rect_marker", "blocked",
+           "MAX_OVERLAY_SIDE"]
 
 MAX_OVERLAY_SIDE = 1024
-RANGE_MODES = ("frame", "fixed")
 Range = Tuple[float, float]
 
 
-@dataclass
-class OverlayStyle:
-    cmap: str = "inferno"
-    opacity: float = 0.5
-    range_mode: str = "frame"        # "frame": each map's own min..max; "fixed": ``fixed``
-    fixed: Range = (0.0, 1.0)
-
-    def vrange(self, values: np.ndarray) -> Range:
-        return F.value_range(values, self.range_mode, self.fixed if self.range_mode == "fixed" else None)
-
-
-@dataclass
-class Shown:
-    """One map as it is shown over a pane (what the colour bar and the exports describe)."""
-
-    side: str
-    kind: str                           # "gate", "eigen" or "grad"
-    model: str                          # the model's file name
-    layer: str                          # e.g. "23 head/P4 (40x30)" or "layers 19, 23, 27"
-    what: str                           # e.g. "spatial gate, mean over channels" or "EigenCAM"
-    label: str                          # colour-bar label: "spatial gate" or "CAM (relative)"
-    values: np.ndarray                  # the map on screen (H x W, on the image)
-    vrange: Range
-    clipped: Tuple[bool, bool]
-    full: Callable[[], np.ndarray]      # the same map at the source's resolution
-    frame_index: Optional[int] = None
-    boxes: Optional[np.ndarray] = None  # Grad-CAM: its box (1 x 4), drawn in exports
-    box_labels: List[str] = field(default_factory=list)
-    box_classes: List[int] = field(default_factory=list)
-
-
-def overlay_lut(name: str) -> np.ndarray:
-    """The 256 x 3 uint8 table of colormap ``name``: the engine's (matplotlib's) when it has it,
-    so the screen matches the exports; pyqtgraph's otherwise (e.g. CET-L1)."""
-    if name in F.COLORMAPS:
-        return F.colormap_lut(name)
-    return pg_colormap_lut(name)
-
-
-def export_cmap(name: str) -> str:
-    """A colormap the figure renderer knows: ``name``, or inferno for pyqtgraph-only maps."""
-    return name if name in F.COLORMAPS else "inferno"
+@contextmanager
+def blocked(*objects: QObject) -> Iterator[None]:
+    """Block the signals of ``objects`` inside the block (a widget set from the state must not echo)."""
+    before = [o.blockSignals(True) for o in objects]
+    try:
+        yield
+    finally:
+        for o, b in zip(objects, before):
+            o.blockSignals(b)
 
 
 def overlay_hw(image_hw: Tuple[int, int], limit: int = MAX_OVERLAY_SIDE) -> Tuple[int, int]:
@@ -91,47 +58,15 @@ def overlay_hw(image_hw: Tuple[int, int], limit: int = MAX_OVERLAY_SIDE) -> Tupl
     return max(1, int(round(h * s))), max(1, int(round(w * s)))
 
 
-def colour_rgb(values: np.ndarray, cmap: str, vrange: Range) -> np.ndarray:
-    """H x W x 3 uint8 RGB of ``values`` over ``vrange`` (ends clipped to the end colours)."""
-    return np.ascontiguousarray(overlay_lut(cmap)[F.colour_index(values, vrange)])
-
-
-def show_on_pane(pane, values: np.ndarray, style: OverlayStyle) -> Tuple[Range, Tuple[bool, bool]]:
-    """Show ``values`` over ``pane`` in ``style``; returns (range used, (below, above) it)."""
-    vr = style.vrange(values)
-    pane.set_overlay(values, lut=overlay_lut(style.cmap), levels=vr, opacity=style.opacity)
-    return vr, F.out_of_range(values, vr)
-
-
-def nice_ticks(lo: float, hi: float, n: int = 5) -> List[float]:
-    """Round values inside [lo, hi], about ``n`` of them."""
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
-        return [lo]
-    raw = (hi - lo) / max(n - 1, 1)
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    first = math.ceil(lo / step - 1e-9) * step
-    ticks = []
-    v = first
-    while v <= hi + step * 1e-9:
-        ticks.append(0.0 if abs(v) < step * 1e-9 else v)
-        v += step
-    return ticks
-
-
-def fmt_value(v: float, step: float) -> str:
-    """``v`` with as many decimals as ``step`` needs (plain notation)."""
-    if abs(v) >= 1e5 or (0 < abs(v) < 1e-4 and step < 1e-4):
-        return f"{v:.3g}"
-    d = max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 3
-    scaled = step * 10 ** d
-    if abs(scaled - round(scaled)) > 1e-6 * max(1.0, scaled):   # 2.5, 0.25: one more decimal
-        d += 1
-    return f"{v:.{min(d, 8)}f}"
+def pg_colormap(name: str) -> pg.ColorMap:
+    """A pyqtgraph ColorMap of the render table ``name`` (the colours the panes and exports use)."""
+    lut = colormap_lut(name)
+    return pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut, name=name)
 
 
 class ColourBar(QWidget):
-    """A horizontal colour bar: title, min / max, colours with ticks of the real values."""
+    """A horizontal colour bar: title, pyqtgraph's ColorBarItem with ticks of the real values, and
+    a line with the map's own min / max and how the range is chosen."""
 
     BAR_H = 12
 
@@ -143,35 +78,59 @@ class ColourBar(QWidget):
         self.clipped: Tuple[bool, bool] = (False, False)
         self.data_range: Optional[Range] = None
         self.range_mode = "frame"
-        self._lut = overlay_lut("inferno")
-        self._strip: Optional[QImage] = None
-        fm = QFontMetrics(self.font())
-        self.setMinimumHeight(3 * fm.height() + self.BAR_H + 10)
+        self.cmap = DEFAULT_COLORMAP
+        self.heading = QLabel("")
+        self.heading.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.note = QLabel("")
+        self.note.setStyleSheet("color: #8a8a8a;")
+        self.note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground(None)
+        self.view.ci.setContentsMargins(4, 0, 8, 0)
+        self.item = pg.ColorBarItem(values=(0.0, 1.0), width=self.BAR_H, colorMap=pg_colormap(self.cmap),
+                                    interactive=False, orientation="horizontal", colorMapMenu=False)
+        axis = self.item.getAxis("bottom")
+        axis.enableAutoSIPrefix(False)   # real values, not "500 (x0.001)"
+        axis.setTextPen(self.palette().windowText().color())
+        self.view.addItem(self.item)
+        self.view.setFixedHeight(self.BAR_H + QFontMetrics(self.font()).height() + 4)
+        self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.heading)
+        lay.addWidget(self.view)
+        lay.addWidget(self.note)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     @property
     def ticks(self) -> List[Tuple[float, str]]:
+        """(value, text) of the bar's major and minor ticks (pyqtgraph's choice)."""
         if self.levels is None:
             return []
+        axis = self.item.getAxis("bottom")
         lo, hi = self.levels
-        t = nice_ticks(lo, hi)
-        step = (t[1] - t[0]) if len(t) > 1 else (hi - lo)
-        return [(v, fmt_value(v, step)) for v in t]
+        width = max(axis.width() if axis.width() > 0 else self.width(), 100)
+        out = []
+        for spacing, values in axis.tickValues(lo, hi, width)[:2]:
+            out += [(float(v), t) for v, t in zip(values, axis.tickStrings(values, 1.0, spacing))]
+        return sorted(out)
 
     def set_map(self, title: str, label: str, levels: Range, clipped: Tuple[bool, bool], values: np.ndarray,
-                lut: np.ndarray, range_mode: str) -> None:
+                cmap: str, range_mode: str) -> None:
         self.title, self.label, self.range_mode = title, label, range_mode
         self.levels = (float(levels[0]), float(levels[1]))
         self.clipped = (bool(clipped[0]), bool(clipped[1]))
         finite = values[np.isfinite(values)] if values.size else values
         self.data_range = (float(finite.min()), float(finite.max())) if finite.size else None
-        if self._strip is None or not np.array_equal(lut, self._lut):
-            self._lut = np.ascontiguousarray(lut, dtype=np.uint8)
-            row = np.ascontiguousarray(self._lut.reshape(1, 256, 3))
-            self._strip = QImage(row.data, 256, 1, 768, QImage.Format.Format_RGB888).copy()
+        if cmap != self.cmap:
+            self.cmap = cmap
+            self.item.setColorMap(pg_colormap(cmap))
+        self.item.setLevels(self.levels)
+        self.heading.setText(f"{title} — {label}")
+        self.note.setText(self.footer())
         self.setToolTip(f"{title} — {label}\n{self.summary()}")
         self.show()
-        self.update()
 
     def summary(self) -> str:
         if self.levels is None:
@@ -187,62 +146,17 @@ class ColourBar(QWidget):
         return text
 
     def footer(self) -> str:
-        """The last line under the bar: the map's own min / max and how the range is chosen."""
+        """The line under the bar: the map's own min / max and how the range is chosen."""
         dr = self.data_range
         text = f"values {dr[0]:.4g} … {dr[1]:.4g}" if dr else ""
         if self.range_mode == "fixed":
             text += " · fixed range"
             if any(self.clipped):
-                text += ", outside it: end colours"
+                side = " and ".join(s for s, c in zip(("below", "above"), self.clipped) if c)
+                text += f", {side} it: end colours"
         else:
             text += " · per-frame range"
         return text
-
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if self.levels is None or self._strip is None:
-            return
-        p = QPainter(self)
-        fm = QFontMetrics(self.font())
-        lh = fm.height()
-        pad = 8
-        w = self.width()
-        left, right = pad + (8 if self.clipped[0] else 0), w - pad - (8 if self.clipped[1] else 0)
-        text_pen = self.palette().windowText().color()
-        p.setPen(text_pen)
-        p.drawText(QRectF(pad, 0, w - 2 * pad, lh), Qt.AlignmentFlag.AlignLeft,
-                   fm.elidedText(f"{self.title} — {self.label}", Qt.TextElideMode.ElideRight, w - 2 * pad))
-        # the colours, with a triangle at an end that values go past
-        top = lh + 2
-        bar = QRectF(left, top, max(1, right - left), self.BAR_H)
-        p.drawImage(bar, self._strip)
-        p.setPen(QPen(QColor("#808080")))
-        p.drawRect(bar)
-        for end, on in ((0, self.clipped[0]), (1, self.clipped[1])):
-            if not on:
-                continue
-            c = self._lut[255 if end else 0]
-            x0 = right if end else left
-            dx = 8 if end else -8
-            tri = QPolygonF([QPointF(x0, top), QPointF(x0 + dx, top + self.BAR_H / 2), QPointF(x0, top + self.BAR_H)])
-            p.setBrush(QColor(int(c[0]), int(c[1]), int(c[2])))
-            p.drawPolygon(tri)
-        # ticks with the real values
-        lo, hi = self.levels
-        p.setPen(text_pen)
-        last_right = -1e9
-        y_ticks = top + self.BAR_H + 3
-        for v, text in self.ticks:
-            x = left + (v - lo) / (hi - lo) * (right - left)
-            p.drawLine(QPointF(x, top + self.BAR_H), QPointF(x, y_ticks))
-            tw = fm.horizontalAdvance(text)
-            tx = min(max(x - tw / 2, 0), w - tw)
-            if tx > last_right + 4:
-                p.drawText(QRectF(tx, y_ticks, tw + 2, lh), Qt.AlignmentFlag.AlignLeft, text)
-                last_right = tx + tw
-        p.setPen(QColor("#8a8a8a"))
-        p.drawText(QRectF(pad, y_ticks + lh, w - 2 * pad, lh), Qt.AlignmentFlag.AlignLeft,
-                   fm.elidedText(self.footer(), Qt.TextElideMode.ElideRight, w - 2 * pad))
-        p.end()
 
 
 class StyleControls(QWidget):
@@ -251,7 +165,7 @@ class StyleControls(QWidget):
     changed = Signal()
     freeze_requested = Signal()
 
-    def __init__(self, style: OverlayStyle, parent: Optional[QWidget] = None):
+    def __init__(self, style, parent: Optional[QWidget] = None):
         super().__init__(parent)
         self.opacity = SliderSpin(style.opacity, step=0.05)
         self.opacity.setToolTip("Opacity of the heatmap / CAM over the frame")
@@ -287,7 +201,7 @@ class StyleControls(QWidget):
         form.addRow("Opacity", self.opacity)
         form.addRow("Range", row)
         form.addRow("", ends)
-        self._sync_enabled()
+        self.sync_enabled()
         self.opacity.valueChanged.connect(self.changed)
         self.range_mode.currentIndexChanged.connect(self._on_mode)
         self.lo.valueChanged.connect(self.changed)
@@ -295,16 +209,16 @@ class StyleControls(QWidget):
         self.freeze.clicked.connect(self.freeze_requested)
 
     def _on_mode(self) -> None:
-        self._sync_enabled()
+        self.sync_enabled()
         self.changed.emit()
 
-    def _sync_enabled(self) -> None:
+    def sync_enabled(self) -> None:
         fixed = self.range_mode.currentData() == "fixed"
         self.lo.setEnabled(fixed)
         self.hi.setEnabled(fixed)
 
-    def apply_to(self, style: OverlayStyle) -> Optional[str]:
-        """Copy the widgets into ``style``; a one-line problem (fixed low >= high) or None."""
+    def apply_to(self, style) -> Optional[str]:
+        """Copy the widgets into ``style`` (an ``AttentionState``); a one-line problem (fixed low >= high) or None."""
         style.opacity = self.opacity.value()
         lo, hi = self.lo.value(), self.hi.value()
         if self.range_mode.currentData() == "fixed" and lo >= hi:
@@ -315,10 +229,9 @@ class StyleControls(QWidget):
         return None
 
     def set_fixed(self, lo: float, hi: float) -> None:
-        for box, v in ((self.lo, lo), (self.hi, hi)):
-            box.blockSignals(True)
-            box.setValue(v)
-            box.blockSignals(False)
+        with blocked(self.lo, self.hi):
+            self.lo.setValue(lo)
+            self.hi.setValue(hi)
         self.range_mode.setCurrentIndex(1)   # emits changed (or call it when already fixed)
         self.changed.emit()
 
@@ -347,7 +260,11 @@ class CamControls(QWidget):
         """Offer ``layers`` (``inference.cam.CamLayer``) for ``side``; keeps the choice when still offered."""
         combo = self.combos[side]
         keep = combo.currentData()
-        combo.blockSignals(True)
+        with blocked(combo):
+            self._fill(combo, layers, keep)
+
+    @staticmethod
+    def _fill(combo: QComboBox, layers: Sequence[object], keep) -> None:
         combo.clear()
         heads = [c.index for c in layers if "feeds Detect" in c.reasons]
         default = f"feeds Detect ({', '.join(map(str, heads))})" if heads else "default"
@@ -360,13 +277,9 @@ class CamControls(QWidget):
         i = combo.findData(keep) if keep is not None else 0
         combo.setCurrentIndex(max(i, 0))
         combo.setEnabled(bool(layers))
-        combo.blockSignals(False)
 
     def layers(self, side: str) -> Optional[Tuple[int, ...]]:
         return self.combos[side].currentData()
-
-    def layer_text(self, side: str) -> str:
-        return self.combos[side].currentText()
 
 
 # ----------------------------------------------------------------------------- picking and marking

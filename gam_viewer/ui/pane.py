@@ -19,22 +19,15 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QStackedLayout, QVBoxLayout, QWidget
 
+from ..render.boxes import visible_boxes
+from ..render.colormaps import DEFAULT_COLORMAP, colormap_lut
 from .boxes import BoxesItem, class_color
 from .model_spec import DrawParams, ModelInfo
 
-__all__ = ["ImagePane", "colormap_lut"]
+__all__ = ["ImagePane"]
 
 HINT = ("Drop images, a folder or a video anywhere on the window\n"
         "or use File ▸ Open (Ctrl+O).")
-
-
-def colormap_lut(name: str) -> np.ndarray:
-    """A 256 x 3 uint8 lookup table for a pyqtgraph colormap name (grey when unknown)."""
-    try:
-        cmap = pg.colormap.get(name)
-    except Exception:  # noqa: BLE001 - unknown or missing map
-        return np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
-    return cmap.getLookupTable(0.0, 1.0, 256, alpha=False).astype(np.uint8)
 
 
 class ImagePane(QFrame):
@@ -52,7 +45,7 @@ class ImagePane(QFrame):
         self.shown_count = 0
         self._shape: Optional[Tuple[int, int]] = None
         self._draw = DrawParams()
-        self._lut = colormap_lut("inferno")
+        self._lut = colormap_lut(DEFAULT_COLORMAP)
 
         self.title_label = QLabel(f"<b>{title}</b>: no model")
         self.title_label.setTextFormat(Qt.TextFormat.RichText)
@@ -158,13 +151,8 @@ class ImagePane(QFrame):
             self.boxes.clear()
             self.shown_count = 0
         else:
-            names = list(det.names)
             cls = np.asarray(det.classes, dtype=np.int64)
-            cname = [names[c] if 0 <= c < len(names) else str(c) for c in cls]
-            keep = [i for i, n in enumerate(cname) if n not in d.hidden_classes]
-            labels = None
-            if d.show_labels:
-                labels = [cname[i] + (f" {float(det.scores[i]):.2f}" if d.show_scores else "") for i in keep]
+            keep, labels = visible_boxes(det.names, cls, det.scores, d.hidden_classes, d.show_labels, d.show_scores)
             self.boxes.set_boxes(np.asarray(det.boxes)[keep], [class_color(cls[i]) for i in keep], labels,
                                  d.line_width)
             self.shown_count = len(keep)

@@ -15,12 +15,12 @@ from typing import Dict, List, Optional, Union
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from ..render.colormaps import COLORMAPS
 from .model_spec import SIDES, DrawParams, InferenceParams, ModelSpec
 
 __all__ = ["Settings", "ENV_VAR", "COLORMAPS"]
 
 ENV_VAR = "GAM_VIEWER_SETTINGS"
-COLORMAPS = ("inferno", "viridis", "magma", "plasma", "turbo", "cividis")  # the ones engine.figures exports
 MAX_RECENT = 10
 
 
