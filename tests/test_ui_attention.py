@@ -14,6 +14,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QImage  # noqa: E402
 
 from gam_viewer.render import figures as F  # noqa: E402
 from gam_viewer.render.colormaps import colormap_lut  # noqa: E402
@@ -98,6 +99,13 @@ def test_thumbnails_per_layer_and_a_click_overlays_that_layers_image_map(qtbot, 
     assert overlay_extent(pane) == pytest.approx((img.x(), img.y(), img.width(), img.height()))
 
 
+def _thumb_grey(button) -> np.ndarray:
+    """A thumbnail button's picture as a float grey image (inferno's brightness grows with the value)."""
+    img = button.icon().pixmap(button.iconSize()).toImage().convertToFormat(QImage.Format.Format_RGB888)
+    arr = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())[:, : img.width() * 3]
+    return cv2.cvtColor(arr.reshape(img.height(), img.width(), 3).copy(), cv2.COLOR_RGB2GRAY).astype(np.float64)
+
+
 def test_reduction_gate_and_channel_apply_live(qtbot, make_window, fake_detector, tmp_path):
     win = open_with_fakes(qtbot, make_window, fake_detector, tmp_path)
     panel, pane = win.attention, win.panes["gam"]
@@ -112,9 +120,15 @@ def test_reduction_gate_and_channel_apply_live(qtbot, make_window, fake_detector
     panel.channel_spin.setValue(7)
     np.testing.assert_allclose(pane.overlay_item.image, a.image_map(7, "channel"), atol=1e-6)
     assert "channel 7" in panel.colour_bars["gam"].title + panel.shown["gam"].what
-    # the thumbnails follow the same choice
-    thumb = panel.thumbs["gam"].buttons[19].icon().pixmap(200, 200).toImage()
-    assert thumb.width() > 8
+    # the thumbnails follow the same choice: the layer-19 thumbnail now shows channel 7 of the
+    # channel gate (its brightness follows that map, not the spatial mean it showed before)
+    thumb = _thumb_grey(panel.thumbs["gam"].buttons[19])
+    hw = thumb.shape
+    chosen = cv2.resize(a.image_map(7, "channel"), hw[::-1], interpolation=cv2.INTER_AREA)
+    before = cv2.resize(a.image_map("mean", "spatial"), hw[::-1], interpolation=cv2.INTER_AREA)
+    r_chosen = np.corrcoef(thumb.ravel(), chosen.ravel())[0, 1]
+    r_before = np.corrcoef(thumb.ravel(), before.ravel())[0, 1]
+    assert r_chosen > 0.9 and r_chosen > r_before + 0.2, (r_chosen, r_before)
     panel.set_mode("off")
     assert not pane.overlay_item.isVisible() and not panel.colour_bars["gam"].isVisible()
 
