@@ -2,8 +2,8 @@
 
     python scripts/make_configs.py          # rewrites the *-gam-*.yaml files
 
-Placements (the published ones): ``backbone`` = one GAM before SPPF; ``head`` = one GAM
-after each C3/C2f that feeds Detect; ``full`` = both.
+Placements (the published ones): ``backbone`` = one GAM before SPPF (YOLO11: after SPPF,
+before C2PSA); ``head`` = one GAM after each C3/C2f/C3k2 that feeds Detect; ``full`` = both.
 """
 
 import sys
@@ -16,11 +16,16 @@ sys.path.insert(0, str(ROOT))
 from gam_viewer.models.insert import BACKBONE_END, HEAD_OUTPUTS, insert_after  # noqa: E402
 
 CONFIGS = ROOT / "gam_viewer" / "models" / "configs"
-BASES = {"yolov5n": "yolov5", "yolov5s": "yolov5", "yolov8": "yolov8", "yolov5u": "yolov5u"}
+BASES = {"yolov5n": "yolov5", "yolov5s": "yolov5", "yolov8": "yolov8", "yolov5u": "yolov5u", "yolo11": "yolo11"}
 PLACEMENTS = {
     "backbone": lambda fam: [BACKBONE_END[fam]],
     "head": lambda fam: list(HEAD_OUTPUTS[fam]),
     "full": lambda fam: [BACKBONE_END[fam], *HEAD_OUTPUTS[fam]],
+}
+WHAT_YOLO11 = {
+    "backbone": "one GAM block after SPPF, before C2PSA",
+    "head": "one GAM block after each C3k2 that feeds Detect (P3, P4, P5)",
+    "full": "one GAM block after SPPF and one after each C3k2 that feeds Detect",
 }
 WHAT = {
     "backbone": "one GAM block before SPPF",
@@ -70,7 +75,7 @@ def main():
         cfg = yaml.safe_load((CONFIGS / f"{base}.yaml").read_text())
         for place, where in PLACEMENTS.items():
             new, _ = insert_after(cfg, where(fam), row_args=[], module="GAM")
-            title = f"{base} with GAM ({WHAT[place]})"
+            title = f"{base} with GAM ({(WHAT_YOLO11 if fam == 'yolo11' else WHAT)[place]})"
             out = CONFIGS / f"{base}-gam-{place}.yaml"
             out.write_text(render(new, title))
             assert yaml.safe_load(out.read_text())["head"] == new["head"]

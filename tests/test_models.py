@@ -31,6 +31,17 @@ PINNED = {
     "yolov8n-gam-backbone": (4796880, [9]),
     "yolov8n-gam-head": (5309840, [16, 20, 24]),
     "yolov8n-gam-full": (6949520, [9, 17, 21, 25]),
+    # --- YOLO11 (yolo11n 2,624,080 and yolo11s 9,458,752: Ultralytics' own summaries; the GAM
+    # forms equal Ultralytics' DetectionModel built from the same YAML with GAM registered) ---
+    "yolo11n": (2624080, []),
+    "yolo11n-gam-backbone": (4263760, [10]),
+    "yolo11n-gam-head": (4776720, [17, 21, 25]),
+    "yolo11n-gam-full": (6416400, [10, 18, 22, 26]),
+    "yolo11s": (9458752, []),
+    "yolo11s-gam-backbone": (16014912, [10]),
+    "yolo11s-gam-head": (18064832, [17, 21, 25]),
+    "yolo11s-gam-full": (24620992, [10, 18, 22, 26]),
+    # --- end YOLO11 ---
 }
 
 
@@ -54,7 +65,8 @@ def test_shipped_yaml_builds_with_pinned_params_and_gam_where_the_yaml_puts_it(n
 
 def test_every_shipped_yaml_is_pinned():
     stems = {p.stem for p in configs.HERE.glob("*.yaml")}
-    pinned_stems = {n.replace("yolov8n", "yolov8").replace("yolov5nu", "yolov5u") for n in PINNED}
+    pinned_stems = {n.replace("yolov8n", "yolov8").replace("yolov5nu", "yolov5u").replace("yolo11n", "yolo11")
+                    for n in PINNED if not n.startswith("yolo11s")}
     assert stems == pinned_stems
 
 

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from ..nn import GAM
 from ..nn.blocks import C2f, C3, SPP, SPPF, Bottleneck, Concat, Conv, DWConv, Focus, make_activation
 from ..nn.heads import AnchorDetect, DFLDetect
+from ..nn.yolo11 import C2PSA, C3k2
 from .errors import ModelLoadError
 
 __all__ = ["YoloModel", "LayerInfo", "build_model", "make_divisible", "gam_kwargs", "GAM_NAMES"]
@@ -32,6 +33,11 @@ GAM_NAMES = {"GAM": "paper", "GAM_Attention": "community", "GAMAttention": "comm
 _CHANNEL_FIRST = {"Conv": Conv, "DWConv": DWConv, "Bottleneck": Bottleneck, "C3": C3, "C2f": C2f,
                   "SPP": SPP, "SPPF": SPPF, "Focus": Focus}
 _REPEAT = {"C3", "C2f"}
+# --- YOLO11 (Ultralytics >= 8.3) rows ---
+_CHANNEL_FIRST.update({"C3k2": C3k2, "C2PSA": C2PSA})
+_REPEAT.update({"C3k2", "C2PSA"})
+_C3K_SCALES = {"m", "l", "x"}  # Ultralytics makes every C3k2 use C3k blocks at these scales
+# --- end YOLO11 ---
 _TORCH = {"Upsample": nn.Upsample, "Identity": nn.Identity, "MaxPool2d": nn.MaxPool2d, "BatchNorm2d": nn.BatchNorm2d}
 _OTHER_TASKS = {"Segment": "segmentation", "Segment26": "segmentation", "Proto": "segmentation",
                 "Pose": "pose", "Pose26": "pose", "OBB": "oriented-box", "OBB26": "oriented-box",
@@ -179,6 +185,8 @@ class YoloModel(nn.Module):
                 if name in _REPEAT:
                     args.insert(2, n)
                     n = 1
+                if name == "C3k2" and cfg.get("scale") in _C3K_SCALES:
+                    args[3:4] = [True]
                 make = lambda cls=cls, args=args: cls(*args)  # noqa: E731
             elif name in GAM_NAMES:
                 c2 = c_in[0]

@@ -14,9 +14,10 @@ from typing import Any, Dict, Iterable, List, Mapping, Tuple
 __all__ = ["insert_after", "remap_state_dict", "BACKBONE_END", "HEAD_OUTPUTS"]
 
 # 0-based indices (in the baseline YAMLs) of the layers GAM is published after:
-# backbone: the last C3/C2f before SPPF; head: every C3/C2f that feeds Detect.
-BACKBONE_END = {"yolov5": 8, "yolov5u": 8, "yolov8": 8}
-HEAD_OUTPUTS = {"yolov5": (17, 20, 23), "yolov5u": (17, 20, 23), "yolov8": (15, 18, 21)}
+# backbone: the last C3/C2f before SPPF (YOLO11: SPPF itself, so GAM sits between SPPF and
+# C2PSA); head: every C3/C2f/C3k2 that feeds Detect.
+BACKBONE_END = {"yolov5": 8, "yolov5u": 8, "yolov8": 8, "yolo11": 9}
+HEAD_OUTPUTS = {"yolov5": (17, 20, 23), "yolov5u": (17, 20, 23), "yolov8": (15, 18, 21), "yolo11": (16, 19, 22)}
 
 
 def insert_after(cfg: Mapping[str, Any], after: Iterable[int], row_args: List[Any] = None,

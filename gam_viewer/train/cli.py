@@ -262,6 +262,8 @@ def _scaled_stem(stem: str, scale: str) -> str:
         return stem.replace("yolov5u", f"yolov5{scale}u", 1)
     if stem.startswith("yolov8"):
         return stem.replace("yolov8", f"yolov8{scale}", 1)
+    if stem.startswith("yolo11"):
+        return stem.replace("yolo11", f"yolo11{scale}", 1)
     return f"{stem}-{scale}"
 
 
