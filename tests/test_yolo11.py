@@ -1,0 +1,306 @@
+"""YOLO11 (Ultralytics >= 8.3): blocks, checkpoints with and without GAM, outputs equal Ultralytics'.
+
+The small checkpoints in tests/data/ were trained and saved by the real Ultralytics code
+(scripts/make_yolo11_refs.py), which also recorded what ``YOLO(file).predict`` returned on
+the sample pictures (both letterbox modes) in tests/data/yolo11_refs.json. Those tests need
+no Ultralytics; the live comparisons at the end skip without it.
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from gam_viewer import load_model
+from gam_viewer.models import read_model
+from gam_viewer.nn import GAM
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+REFS_FILE = DATA / "yolo11_refs.json"
+REFS = json.loads(REFS_FILE.read_text()) if REFS_FILE.is_file() else {}
+SAMPLES = ROOT / "resources" / "samples"
+# GAM layer indices in each reference model (from its YAML, see the script)
+GAM_AT = {"yolo11-tiny": [], "yolo11-tiny-gam-full": [10, 18, 22, 26], "yolo11-tiny-gam-fork": [11, 21, 25]}
+
+needs_refs = pytest.mark.skipif(not REFS, reason="tests/data/yolo11_refs.json is absent (scripts/make_yolo11_refs.py)")
+
+
+def _iou(a, b):
+    lt = np.maximum(a[:2], b[:2])
+    rb = np.minimum(a[2:], b[2:])
+    inter = np.prod(np.clip(rb - lt, 0, None))
+    area = lambda r: np.prod(r[2:] - r[:2])  # noqa: E731
+    return inter / (area(a) + area(b) - inter + 1e-12)
+
+
+def assert_same_detections(ours, boxes, scores, classes, where):
+    """Same count; each recorded box has one of ours with IoU >= 0.99, the same class, |dconf| <= 1e-3."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    assert len(ours) == len(boxes), f"{where}: {len(ours)} detections, Ultralytics {len(boxes)}"
+    free = set(range(len(ours)))
+    for j in range(len(boxes)):
+        best = max(free, key=lambda i: _iou(ours.boxes[i].astype(np.float64), boxes[j]), default=None)
+        assert best is not None
+        iou = _iou(ours.boxes[best].astype(np.float64), boxes[j])
+        assert iou >= 0.99, f"{where}: box {j} best IoU {iou:.4f}"
+        assert int(ours.classes[best]) == int(classes[j]), f"{where}: box {j} class"
+        assert abs(float(ours.scores[best]) - scores[j]) <= 1e-3, f"{where}: box {j} score"
+        free.remove(best)
+
+
+@pytest.fixture(scope="module")
+def detectors():
+    cache = {}
+
+    def get(name, fuse=True):
+        key = (name, fuse)
+        if key not in cache:
+            path = DATA / f"{name}.pt"
+            if not path.is_file():
+                pytest.skip(f"{path} is absent (scripts/make_yolo11_refs.py makes it)")
+            cache[key] = load_model(path, fuse=fuse)
+        return cache[key]
+
+    return get
+
+
+# ----------------------------------------------------------------------------- recorded refs
+@needs_refs
+@pytest.mark.parametrize("name", sorted(GAM_AT))
+def test_reference_checkpoint_opens_with_its_gam_layers(detectors, name):
+    det = detectors(name)
+    assert det.loaded.format == "ultralytics"
+    assert det.model.head.kind == "dfl" and det.model.head.legacy is False  # YOLO11's depthwise class branch
+    types = {info.type for info in det.model.layers}
+    assert {"C3k2", "C2PSA", "SPPF"} <= types
+    assert [r.index for r in det.loaded.gam] == GAM_AT[name]
+    assert det.names[:3] == ["circle", "square", "triangle"]
+    size = (DATA / f"{name}.pt").stat().st_size
+    assert size < 2_000_000 and size == REFS[name]["bytes"]
+
+
+def test_fork_gam_gets_the_first_port_defaults(detectors):
+    if "yolo11-tiny-gam-fork" not in REFS:
+        pytest.skip("no fork-style reference checkpoint recorded")
+    det = detectors("yolo11-tiny-gam-fork")
+    for r in det.loaded.gam:
+        assert (r.variant, r.groups, r.channel_sigmoid, r.shuffle) == ("community", 1, False, False)
+        assert r.channels == 48
+
+
+@needs_refs
+@pytest.mark.parametrize("mode", ["auto", "square"])
+@pytest.mark.parametrize("name", sorted(GAM_AT))
+def test_detections_equal_ultralytics_predict(detectors, name, mode):
+    if name not in REFS:
+        pytest.skip(f"{name} not recorded")
+    det = detectors(name)
+    ref = REFS[name]
+    args = ref["args"]
+    total = 0
+    for picture, per_mode in ref["predict"].items():
+        img = cv2.imread(str(SAMPLES / picture))
+        assert img is not None, picture
+        r = per_mode[mode]
+        ours = det.predict(img, conf=args["conf"], iou=args["iou"], imgsz=args["imgsz"], auto=mode == "auto")
+        assert_same_detections(ours, r["boxes"], r["scores"], r["classes"], f"{name} {picture} {mode}")
+        total += len(ours)
+    assert total >= 3 * len(ref["predict"])  # the references are not empty
+
+
+@needs_refs
+@pytest.mark.parametrize("name", sorted(GAM_AT))
+def test_decoded_output_on_a_seeded_input_equals_ultralytics(detectors, name):
+    if name not in REFS:
+        pytest.skip(f"{name} not recorded")
+    det = detectors(name, fuse=False)
+    ref = REFS[name]
+    g = torch.Generator().manual_seed(ref["random_input"]["seed"])
+    x = torch.rand(*ref["random_input"]["shape"], generator=g)
+    with torch.no_grad():
+        y = det.decode(det.forward(x))  # (1, anchors, 4 + nc)
+    theirs = torch.tensor(ref["random_output_every7"])
+    assert list(y.transpose(1, 2).shape) == ref["random_output_shape"]
+    torch.testing.assert_close(y[0, ::7].T, theirs, atol=2e-3, rtol=1e-3)
+
+
+@needs_refs
+def test_fuse_keeps_outputs(detectors):
+    name = "yolo11-tiny-gam-full" if "yolo11-tiny-gam-full" in REFS else next(iter(REFS))
+    plain, fused = detectors(name, fuse=False), detectors(name, fuse=True)
+    assert fused.fused and not plain.fused
+    x = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a, b = plain.forward(x, keep_gates=False), fused.forward(x, keep_gates=False)
+    for u, v in zip(a, b):
+        torch.testing.assert_close(u, v, atol=1e-3, rtol=1e-3)
+    # every Conv of the fused model (PSA attention's included) lost its BatchNorm
+    from gam_viewer.nn.blocks import Conv
+
+    convs = [m for m in fused.model.modules() if isinstance(m, Conv)]
+    assert convs and all(isinstance(m.bn, torch.nn.Identity) for m in convs)
+
+
+@needs_refs
+@pytest.mark.parametrize("name", ["yolo11-tiny-gam-full", "yolo11-tiny-gam-fork"])
+def test_every_gam_layer_is_tapped(detectors, name):
+    if name not in REFS:
+        pytest.skip(f"{name} not recorded")
+    det = detectors(name)
+    img = cv2.imread(str(SAMPLES / "synth_01.jpg"))
+    out = det.predict(img, conf=0.25, imgsz=256)
+    assert [m.index for m in out.attention] == GAM_AT[name]
+    for m in out.attention:
+        assert m.spatial_gate is not None and torch.isfinite(m.spatial_gate).all()
+        assert m.spatial_gate.shape[1:] == m.channel_gate.shape[1:]
+        assert m.stride in (8, 16, 32) and 256 // m.stride >= m.spatial_gate.shape[-1]
+
+
+@needs_refs
+def test_eigen_cam_runs_on_yolo11(detectors):
+    from gam_viewer.inference.cam import default_cam_layers, eigen_cam
+
+    det = detectors("yolo11-tiny-gam-full" if "yolo11-tiny-gam-full" in REFS else next(iter(REFS)))
+    img = cv2.imread(str(SAMPLES / "synth_02.jpg"))
+    cam = eigen_cam(det, img, imgsz=160)
+    m = cam.image_map()
+    assert cam.layers == tuple(default_cam_layers(det)) and len(cam.layers) == 3
+    assert m.shape == img.shape[:2] and np.isfinite(m).all() and float(m.std()) > 1e-3
+
+
+# ----------------------------------------------------------------------------- shipped YAMLs
+def _tiny(name, scale):
+    """A shipped YOLO11 YAML at width 1/16 under the scale letter ``scale`` (fast to build)."""
+    import yaml
+
+    from gam_viewer.models import build_model, configs
+
+    cfg = yaml.safe_load((configs.HERE / f"{name}.yaml").read_text())
+    cfg["scales"] = {scale: [0.5, 0.0625, 512]}
+    return build_model(cfg, scale=scale)
+
+
+def test_c3k_is_forced_at_scales_m_l_x_like_ultralytics():
+    from gam_viewer.nn.yolo11 import C3k
+
+    def c3k_layers(model):
+        return sorted(i for i, m in enumerate(model.model) if any(isinstance(b, C3k) for b in m.modules()))
+
+    assert c3k_layers(_tiny("yolo11", "n")) == [6, 8, 22]  # where the YAML says True
+    assert c3k_layers(_tiny("yolo11", "s")) == [6, 8, 22]
+    for scale in "mlx":
+        model = _tiny("yolo11-gam-head", scale)
+        assert c3k_layers(model) == [i.index for i in model.layers if i.type == "C3k2"]
+
+
+def test_shipped_yolo11_gam_positions():
+    rows = lambda name: _tiny(name, "n").layers  # noqa: E731
+    back = rows("yolo11-gam-backbone")
+    assert back[9].type == "SPPF" and back[10].type == "GAM" and back[11].type == "C2PSA"
+    head = rows("yolo11-gam-head")
+    assert [head[i - 1].type for i in (17, 21, 25)] == ["C3k2"] * 3
+    assert head[-1].source == [17, 21, 25]
+    assert [head[i].position for i in (17, 21, 25)] == ["head/P3", "head/P4", "head/P5"]
+
+
+# ----------------------------------------------------------------------------- live Ultralytics
+@pytest.fixture(scope="module")
+def ul(tmp_path_factory):
+    """Ultralytics imported offline with GAM registered the way gam-viewer's trainer does it."""
+    pytest.importorskip("ultralytics", reason="ultralytics (the train extra) is not installed")
+    saved = {k: os.environ.get(k) for k in ("YOLO_CONFIG_DIR", "YOLO_OFFLINE", "YOLO_AUTOINSTALL")}
+    if "ultralytics" not in sys.modules:
+        os.environ["YOLO_CONFIG_DIR"] = str(tmp_path_factory.mktemp("ultralytics-config"))
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    from gam_viewer.train import trainer
+
+    yield trainer
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def _randomise(model, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            with torch.no_grad():
+                m.weight.uniform_(0.5, 1.5, generator=g)
+                m.bias.normal_(0, 0.2, generator=g)
+                m.running_mean.normal_(0, 0.2, generator=g)
+                m.running_var.uniform_(0.5, 1.5, generator=g)
+
+
+def test_blocks_equal_ultralytics_modules(ul):
+    from ultralytics.nn.modules import block as ub
+
+    from gam_viewer.nn import yolo11 as ours
+
+    torch.manual_seed(0)
+    pairs = [
+        (ub.C3k2(16, 32, 2, False, 0.25), ours.C3k2(16, 32, 2, False, 0.25)),
+        (ub.C3k2(16, 32, 1, True), ours.C3k2(16, 32, 1, True)),
+        (ub.C3k2(128, 128, 1, False, 0.5, True), ours.C3k2(128, 128, 1, False, 0.5, True)),  # attn form
+        (ub.C2PSA(256, 256, 1), ours.C2PSA(256, 256, 1)),  # two heads
+        (ub.C3k(16, 16, 2), ours.C3k(16, 16, 2)),
+    ]
+    for theirs, mine in pairs:
+        _randomise(theirs)
+        assert list(theirs.state_dict()) == list(mine.state_dict())
+        mine.load_state_dict(theirs.state_dict())
+        x = torch.randn(1, theirs.cv1.conv.in_channels, 10, 12)
+        with torch.no_grad():
+            torch.testing.assert_close(mine.eval()(x), theirs.eval()(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name, scale", [("yolo11", "n"), ("yolo11-gam-full", "n"), ("yolo11-gam-head", "l")])
+def test_ultralytics_build_of_a_shipped_yaml_loads_and_decodes_the_same(ul, tmp_path, name, scale):
+    """Ultralytics builds the shipped YAML (at width 1/16; GAM registered), saves it as its
+    checkpoint; we read the file and decode like it does."""
+    import yaml
+    from ultralytics.nn.tasks import DetectionModel
+
+    from gam_viewer.models import configs
+
+    d = yaml.safe_load((configs.HERE / f"{name}.yaml").read_text())
+    d["scales"], d["scale"] = {scale: [0.5 if scale == "n" else 1.0, 0.0625, 512]}, scale
+    torch.manual_seed(0)
+    theirs = DetectionModel(d, nc=5, verbose=False)
+    _randomise(theirs)
+    theirs.names = {i: f"c{i}" for i in range(5)}
+    ckpt = tmp_path / f"{name}.pt"
+    torch.save({"model": theirs.half(), "date": "test"}, ckpt)  # the layout Ultralytics' save uses
+    det = load_model(ckpt, fuse=False)
+    assert det.names == [f"c{i}" for i in range(5)] and det.model.count_params() == sum(
+        p.numel() for p in theirs.parameters())
+    x = torch.rand(1, 3, 128, 160)
+    with torch.no_grad():
+        ref = theirs.float().eval()(x)[0]
+        y = det.decode(det.forward(x))
+    torch.testing.assert_close(y.transpose(1, 2), ref, atol=5e-3, rtol=1e-3)
+
+
+@needs_refs
+def test_live_ultralytics_predict_on_the_reference_file(ul):
+    """The committed file through the installed Ultralytics now (not only the recorded JSON)."""
+    from ultralytics import YOLO
+
+    name = "yolo11-tiny-gam-full" if "yolo11-tiny-gam-full" in REFS else next(iter(REFS))
+    det = load_model(DATA / f"{name}.pt")
+    yolo = YOLO(str(DATA / f"{name}.pt"))
+    args = REFS[name]["args"]
+    img = cv2.imread(str(SAMPLES / "synth_03.jpg"))
+    for rect in (True, False):
+        r = yolo.predict(img, rect=rect, verbose=False, **args)[0]
+        ours = det.predict(img, conf=args["conf"], iou=args["iou"], imgsz=args["imgsz"], auto=rect)
+        assert_same_detections(ours, r.boxes.xyxy.numpy(), r.boxes.conf.numpy(), r.boxes.cls.numpy(),
+                               f"live {name} rect={rect}")
