@@ -209,6 +209,23 @@ def test_shipped_yolo11_gam_positions():
     assert [head[i].position for i in (17, 21, 25)] == ["head/P3", "head/P4", "head/P5"]
 
 
+@pytest.mark.parametrize("head, word", [("Segment, [nc, 32, 256]", "segmentation"), ("Pose, [nc, [17, 3]]", "pose"),
+                                        ("OBB, [nc, 1]", "oriented-box"), ("end2end", "end-to-end")])
+def test_other_yolo11_tasks_are_refused_with_a_reason(tmp_path, head, word):
+    from gam_viewer.models import ModelLoadError, configs
+
+    text = (configs.HERE / "yolo11.yaml").read_text()
+    if head == "end2end":
+        text = "end2end: True\n" + text
+    else:
+        text = text.replace("Detect, [nc]", head)
+    path = tmp_path / "yolo11n-task.yaml"
+    path.write_text(text)
+    with pytest.raises(ModelLoadError, match=word) as err:
+        read_model(path)
+    assert "\n" not in str(err.value)
+
+
 # ----------------------------------------------------------------------------- live Ultralytics
 @pytest.fixture(scope="module")
 def ul(tmp_path_factory):

@@ -125,6 +125,9 @@ class YoloModel(nn.Module):
                 raise ModelLoadError(f"model config has no '{key}' list: not a YOLO model YAML")
         self.yaml = cfg
         self.schema = "yolov5" if "anchors" in cfg else "ultralytics"
+        if cfg.get("end2end"):  # YOLO11 YAMLs may say end2end: the NMS-free one2one head (YOLOv10/YOLO26 style)
+            raise ModelLoadError("model config: an end-to-end (NMS-free, 'end2end: true') head, which gam-viewer "
+                                 "does not support; YOLO11 detection models without it open")
         nc = cfg.get("nc")
         if not isinstance(nc, int) or nc < 1:
             raise ModelLoadError(f"model config: 'nc' must be a positive integer, got {nc!r}")
