@@ -174,6 +174,33 @@ def test_eigen_cam_runs_on_yolo11(detectors):
     assert m.shape == img.shape[:2] and np.isfinite(m).all() and float(m.std()) > 1e-3
 
 
+@needs_refs
+def test_c2psa_attention_matrix_is_exposed(detectors):
+    from gam_viewer.inference.psa import psa_attention, psa_layers
+
+    det = detectors("yolo11-tiny")
+    img = cv2.imread(str(SAMPLES / "synth_04.jpg"))  # portrait 480x640
+    assert psa_layers(det) == [10]
+    maps = psa_attention(det, img, imgsz=320, auto=True)
+    assert [(m.index, m.block) for m in maps] == [(10, 0)]  # one PSABlock at this depth
+    m = maps[0]
+    h, w = m.grid_hw
+    assert (h, w) == (320 // 32, 256 // 32) and m.stride == 32 and m.position == "backbone/P5"
+    assert m.weights.shape == (1, h * w, h * w) and m.heads == 1
+    np.testing.assert_allclose(m.weights.sum(-1), 1.0, atol=1e-4)
+    look = m.from_pixel(240, 320)
+    assert look.shape == (h, w) and abs(float(look.sum()) - 1) < 1e-4
+    assert float(m.received().sum()) == pytest.approx(1.0, abs=1e-4)
+    assert m.image_map(look).shape == img.shape[:2]
+    with pytest.raises(ValueError, match="head 3"):
+        m.from_cell(0, 0, head=3)
+    # the matrices are only kept for this call
+    from gam_viewer.nn.yolo11 import PSAAttention
+
+    assert all(not a.keep_attention and a.last_attention is None
+               for a in det.model.modules() if isinstance(a, PSAAttention))
+
+
 # ----------------------------------------------------------------------------- shipped YAMLs
 def _tiny(name, scale):
     """A shipped YOLO11 YAML at width 1/16 under the scale letter ``scale`` (fast to build)."""
