@@ -131,8 +131,8 @@ def _train_with_gam_viewer(model_yaml: Path, data: Path, project: Path, name: st
     from gam_viewer.train.cli import run
 
     argv = [f"model={model_yaml}", f"data={data}", f"project={project}", f"name={name}", f"epochs={epochs}",
-            f"imgsz={imgsz}", f"batch={hw['batch']}", f"workers={hw['workers']}", f"device={hw['device']}", "seed=0", "deterministic=True", "plots=False",
-            "val=True", "amp=False", f"out={project / (name + '.safetensors')}"]
+            f"imgsz={imgsz}", f"batch={hw['batch']}", f"workers={hw['workers']}", f"device={hw['device']}",
+            "seed=0", "deterministic=True", "plots=False", "val=True", "amp=False", f"out={project / (name + '.safetensors')}"]
     code = run(argv)
     if code:
         raise SystemExit(f"gam-viewer train failed for {name} (exit {code})")
@@ -151,8 +151,8 @@ def _train_plain_ultralytics(model_yaml: Path, data: Path, project: Path, name: 
     _install_fork_class()
     trainer = DetectionTrainer(overrides={
         "model": str(model_yaml), "data": str(data), "project": str(project), "name": name, "epochs": epochs,
-        "imgsz": imgsz, "batch": hw["batch"], "workers": hw["workers"], "device": hw["device"], "seed": 0, "deterministic": True,
-        "plots": False, "amp": False, "pretrained": False})
+        "imgsz": imgsz, "batch": hw["batch"], "workers": hw["workers"], "device": hw["device"], "seed": 0,
+        "deterministic": True, "plots": False, "amp": False, "pretrained": False})
     trainer.train()
     best = Path(trainer.best)
     return best if best.is_file() else Path(trainer.last)
@@ -258,8 +258,8 @@ def main() -> int:
             "file": target.name, "bytes": size, "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
             "made_with": f"ultralytics {ultralytics.__version__}, torch {torch.__version__}",
             "trainer": "gam-viewer train (GAM registered)" if how != "fork" else "ultralytics DetectionTrainer",
-            "epochs": args.epochs, "train_imgsz": args.imgsz, "train_images": args.n, "train_device": args.device, "yaml": json.loads(json.dumps(
-                __import__("yaml").safe_load(model_yaml.read_text()))),
+            "epochs": args.epochs, "train_imgsz": args.imgsz, "train_images": args.n, "train_device": args.device,
+            "yaml": __import__("yaml").safe_load(model_yaml.read_text()),
         })
         refs[name] = entry
         n_det = sum(len(v["auto"]["boxes"]) for v in entry["predict"].values())

@@ -348,3 +348,40 @@ def test_live_ultralytics_predict_on_the_reference_file(ul):
         ours = det.predict(img, conf=args["conf"], iou=args["iou"], imgsz=args["imgsz"], auto=rect)
         assert_same_detections(ours, r.boxes.xyxy.numpy(), r.boxes.conf.numpy(), r.boxes.cls.numpy(),
                                f"live {name} rect={rect}")
+
+
+@pytest.mark.slow
+def test_train_yolo11n_gam_head_one_epoch_round_trip(ul, tmp_path):
+    """``gam-viewer train model=yolo11n-gam-head`` (a real Ultralytics run: 1 epoch, 8 images)
+    from a YOLO11n baseline checkpoint; both the Ultralytics best.pt and the .safetensors open."""
+    import subprocess
+
+    from ultralytics.nn.tasks import DetectionModel
+
+    from gam_viewer.data.synth import generate_dataset
+    from gam_viewer.models import configs
+
+    data = generate_dataset(tmp_path / "synth", n=8, imgsz=96, seed=3, val_fraction=0.25)
+    path, scale = configs.find_with_scale("yolo11n")
+    torch.manual_seed(0)
+    base = DetectionModel(ul.load_model_yaml(str(path), scale), nc=6, verbose=False).half()
+    base.names = {i: f"c{i}" for i in range(6)}
+    ckpt = tmp_path / "base.pt"
+    torch.save({"model": base, "train_args": {"imgsz": 320}}, ckpt)
+    out = tmp_path / "gam.safetensors"
+    env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false", "OMP_NUM_THREADS": "2"}
+    env.pop("YOLO_CONFIG_DIR", None)
+    cmd = [sys.executable, "-m", "gam_viewer", "train", "model=yolo11n-gam-head", f"data={data}", "epochs=1",
+           "imgsz=64", "batch=4", "device=cpu", "plots=False", f"weights={ckpt}", f"project={tmp_path / 'runs'}",
+           "name=rt", f"out={out}"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path,
+                         check=False)
+    assert res.returncode == 0, res.stderr[-3000:] + res.stdout[-2000:]
+    n_base = len(base.state_dict())
+    assert f"transferred {n_base} of" in res.stdout + res.stderr  # every baseline tensor found its place
+    for f in (out, tmp_path / "runs" / "rt" / "weights" / "best.pt"):
+        det = load_model(str(f))
+        assert [g.index for g in det.gam] == [17, 21, 25]
+        assert det.names == ["circle", "square", "triangle", "star", "ring", "cross"]
+        r = det.predict(str(SAMPLES / "synth_01.jpg"), conf=0.0001, imgsz=64)
+        assert len(r.attention) == 3 and r.boxes.shape[1] == 4
