@@ -132,7 +132,8 @@ def _train_with_gam_viewer(model_yaml: Path, data: Path, project: Path, name: st
 
     argv = [f"model={model_yaml}", f"data={data}", f"project={project}", f"name={name}", f"epochs={epochs}",
             f"imgsz={imgsz}", f"batch={hw['batch']}", f"workers={hw['workers']}", f"device={hw['device']}",
-            "seed=0", "deterministic=True", "plots=False", "val=True", "amp=False", f"out={project / (name + '.safetensors')}"]
+            "seed=0", "deterministic=True", "plots=False", "val=True", "amp=False",
+            f"out={project / (name + '.safetensors')}"]
     code = run(argv)
     if code:
         raise SystemExit(f"gam-viewer train failed for {name} (exit {code})")
