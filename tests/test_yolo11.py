@@ -108,7 +108,8 @@ def test_detections_equal_ultralytics_predict(detectors, name, mode):
         img = cv2.imread(str(SAMPLES / picture))
         assert img is not None, picture
         r = per_mode[mode]
-        ours = det.predict(img, conf=args["conf"], iou=args["iou"], imgsz=args["imgsz"], auto=mode == "auto")
+        ours = det.predict(img, conf=args["conf"], iou=args["iou"], imgsz=args["imgsz"], auto=mode == "auto",
+                           attention=False)
         assert_same_detections(ours, r["boxes"], r["scores"], r["classes"], f"{name} {picture} {mode}")
         total += len(ours)
     assert total >= 3 * len(ref["predict"])  # the references are not empty
