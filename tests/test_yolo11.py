@@ -176,6 +176,31 @@ def test_eigen_cam_runs_on_yolo11(detectors):
 
 
 @needs_refs
+def test_convert_round_trip_and_grad_cam(detectors, tmp_path):
+    """gam-viewer's own format keeps a YOLO11 GAM model's outputs; Grad-CAM runs on a detection."""
+    from gam_viewer.inference.cam import grad_cam
+    from gam_viewer.models.native import save_native
+
+    name = "yolo11-tiny-gam-full" if "yolo11-tiny-gam-full" in REFS else next(iter(REFS))
+    loaded = read_model(DATA / f"{name}.pt")
+    out = save_native(loaded, tmp_path / "m.safetensors", half=False)
+    back = read_model(out)
+    settings = lambda r: (r.index, r.variant, r.groups, r.rate, r.channel_sigmoid, r.shuffle)  # noqa: E731
+    assert [settings(r) for r in back.gam] == [settings(r) for r in loaded.gam] and len(back.gam) == len(GAM_AT[name])
+    x = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        for u, v in zip(loaded.model.eval()(x), back.model.eval()(x)):
+            torch.testing.assert_close(u, v)
+    det = detectors(name)
+    img = cv2.imread(str(SAMPLES / "synth_01.jpg"))
+    found = det.predict(img, conf=REFS[name]["args"]["conf"], imgsz=160)
+    assert len(found)
+    cam = grad_cam(det, img, found, 0)
+    m = cam.image_map()
+    assert m.shape == img.shape[:2] and np.isfinite(m).all()
+
+
+@needs_refs
 def test_c2psa_attention_matrix_is_exposed(detectors):
     from gam_viewer.inference.psa import psa_attention, psa_layers
 
