@@ -175,6 +175,7 @@ def test_eigen_cam_runs_on_yolo11(detectors):
     assert m.shape == img.shape[:2] and np.isfinite(m).all() and float(m.std()) > 1e-3
 
 
+@pytest.mark.slow
 @needs_refs
 def test_convert_round_trip_and_grad_cam(detectors, tmp_path):
     """gam-viewer's own format keeps a YOLO11 GAM model's outputs; Grad-CAM runs on a detection."""
@@ -332,6 +333,7 @@ def test_blocks_equal_ultralytics_modules(ul):
             torch.testing.assert_close(mine.eval()(x), theirs.eval()(x), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, scale", [("yolo11", "n"), ("yolo11-gam-full", "n"), ("yolo11-gam-head", "l")])
 def test_ultralytics_build_of_a_shipped_yaml_loads_and_decodes_the_same(ul, tmp_path, name, scale):
     """Ultralytics builds the shipped YAML (at width 1/16; GAM registered), saves it as its
@@ -359,6 +361,7 @@ def test_ultralytics_build_of_a_shipped_yaml_loads_and_decodes_the_same(ul, tmp_
     torch.testing.assert_close(y.transpose(1, 2), ref, atol=5e-3, rtol=1e-3)
 
 
+@pytest.mark.slow
 @needs_refs
 def test_live_ultralytics_predict_on_the_reference_file(ul):
     """The committed file through the installed Ultralytics now (not only the recorded JSON)."""
