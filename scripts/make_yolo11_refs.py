@@ -23,7 +23,7 @@ returns on ``resources/samples/*.jpg`` in both letterbox modes (``rect=True``: m
 padding, the default; ``rect=False``: a square input), and the decoded output of
 ``model(x)`` on a seeded random input. Nothing is written outside ``--workdir`` except
 the three files and the JSON in ``tests/data/`` (an existing file is overwritten only with
-``--force``).
+``--force``; ``--out DIR`` writes them elsewhere).
 """
 
 import argparse
@@ -208,6 +208,7 @@ def main() -> int:
     ap.add_argument("--workdir", default=None, help="runs and data set (default: a temporary folder)")
     ap.add_argument("--only", default=None, help="comma-separated subset: tiny,gam-full,gam-fork")
     ap.add_argument("--force", action="store_true", help="overwrite existing files in tests/data")
+    ap.add_argument("--out", default=None, help="where the files go (default tests/data)")
     ap.add_argument("--device", default="cpu", help="training device (references are always computed on the CPU)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--workers", type=int, default=0)
@@ -237,13 +238,14 @@ def main() -> int:
     if "gam-fork" in wanted:
         jobs.append(("yolo11-tiny-gam-fork", _write_yaml(_fork_yaml(), work / "yolo11-tiny-gam-fork.yaml"), "fork"))
 
-    DATA.mkdir(parents=True, exist_ok=True)
-    ref_path = DATA / "yolo11_refs.json"
+    out_dir = Path(args.out).resolve() if args.out else DATA
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ref_path = out_dir / "yolo11_refs.json"
     refs = json.loads(ref_path.read_text()) if ref_path.is_file() else {}
     import ultralytics
 
     for name, model_yaml, how in jobs:
-        target = DATA / f"{name}.pt"
+        target = out_dir / f"{name}.pt"
         if target.exists() and not args.force:
             raise SystemExit(f"{target} exists (use --force to replace it)")
         if how == "fork":
