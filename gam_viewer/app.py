@@ -71,7 +71,7 @@ def _cmd_convert(argv: List[str]) -> int:
     from .fsutil import check_output_file
 
     out = _convert_target(args.source, args.out)
-    check_output_file(out, "convert: OUT", overwrite=args.force)   # before the model is read
+    check_output_file(out, "OUT", overwrite=args.force)   # before the model is read
     from .models import read_model
     from .models.native import save_native
 

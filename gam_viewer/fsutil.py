@@ -133,8 +133,10 @@ def check_output_file(path: Union[str, Path], what: str, overwrite: bool = False
         raise LocationError(f"{what} {path}: is a folder")
     if p.exists() and not overwrite:
         raise LocationError(f"{what} {path}: already exists (not overwritten; use --force or another name)")
-    why = folder_problem(p.parent)
+    base = _existing_ancestor(p.parent)
+    if not base.is_dir():
+        raise LocationError(f"{what} {path}: {base} is a file, not a folder")
+    why = _probe_writable(base)
     if why:
-        raise LocationError(f"{what} {path}: its folder {p.parent}: {why}" if "is a file" not in why
-                            else f"{what} {path}: {why}")
+        raise LocationError(f"{what} {path}: cannot write in {base} ({why})")
     return p
