@@ -519,3 +519,61 @@ def test_image_size_follows_the_models_unless_set_by_hand(qtbot, make_window, fa
     qtbot.waitUntil(lambda: any("trained at 640 px; Image size is set to 256 px by hand" in m
                                 for m in win.messages), timeout=5000)
     assert win.controls.inference_params().imgsz == 256
+
+
+def test_demo_pair_on_own_media_says_once_what_it_knows(qtbot, make_window, fake_detector, tmp_path):
+    """The demo pair on the bundled samples: no notice. On the user's own photo: one notice,
+    visible until closed, naming the demo classes and how to open other models; not twice."""
+    from gam_viewer.demo import demo_media
+
+    def loader(spec):
+        return fake_detector(source=spec.source, names=("square", "ring", "star"), boxes=[CAT],
+                             has_gam="gam" in str(spec.source))
+
+    demo = (str(tmp_path / "demo-gam.safetensors"), str(tmp_path / "demo-base.safetensors"))
+    win = make_window(loader=loader, demo_models=demo)
+    win.load_demo_pair()
+    wait_models(qtbot, win)
+    samples = [p for p in demo_media() if p.suffix == ".jpg"]
+    if samples:
+        win.open_source([str(p) for p in samples])
+        wait_frame(qtbot, win, 0, samples[0].name)
+        assert win.notice.isHidden()
+    win.open_source(str(write_image(tmp_path / "holiday.png")))
+    qtbot.waitUntil(lambda: win.notice.isVisible(), timeout=5000)
+    text = win.notice.text
+    assert "square, ring, star" in text and "Open GAM-YOLO model" in text and "gam-viewer fetch yolov5s" in text
+    win.notice.close_button.click()
+    assert win.notice.isHidden()
+    win.open_source(str(write_image(tmp_path / "another.png")))
+    wait_frame(qtbot, win, 0, "another.png")
+    assert win.notice.isHidden()                                   # once is enough
+
+
+def test_window_small_ones_tiny_image_failed_open_and_early_video_end(
+        qtbot, make_window, fake_detector, make_video, tmp_path):
+    win, _, _ = with_fakes(make_window, fake_detector)
+    wait_models(qtbot, win)
+    one = tmp_path / "one.png"
+    cv2.imwrite(str(one), np.full((1, 1, 3), 200, np.uint8))       # a valid 1 x 1 PNG is an image
+    win.open_source(str(one))
+    wait_frame(qtbot, win, 0, "one.png")
+    assert not any("not an image" in m or "cannot decode" in m for m in win.messages)
+    win.open_source(str(write_image(tmp_path / "good.png")))
+    wait_frame(qtbot, win, 0, "good.png")
+    title = win.windowTitle()
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n but then nothing")
+    win.open_source(str(bad))
+    qtbot.waitUntil(lambda: any("bad.png: cannot decode" in m for m in win.messages), timeout=5000)
+    assert win.windowTitle() == title and "good.png" in title        # the old picture and its title stay
+    assert win.current_result.frame.source == "good.png"
+    data = make_video(n=20).read_bytes()
+    cut = tmp_path / "short.avi"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    win.open_source(str(cut))
+    qtbot.waitUntil(lambda: not win.pipeline.playing and any("short.avi: the video stops at frame" in m
+                                                              for m in win.messages), timeout=8000)
+    qtbot.wait(200)
+    assert "stops at frame" in win.messages[-1] and "end of the video" not in win.messages[-1]
+    assert "stops at frame" in win.statusBar().currentMessage()

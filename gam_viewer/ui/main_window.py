@@ -467,7 +467,7 @@ class MainWindow(QMainWindow):
         samples = SAMPLES_DIR.resolve()
         if all(isinstance(e, (str, Path)) and Path(e).resolve().parent == samples for e in entries):
             return   # the bundled sample media: what the demo pair was made for
-        names = sorted({n for m in infos for n in m.names})
+        names = list(dict.fromkeys(n for m in infos for n in m.names))   # in the models' class order
         self._demo_explained = True
         self.notice.show_text(
             f"The demo models only know {len(names)} synthetic shapes ({', '.join(names)}): on your own "
