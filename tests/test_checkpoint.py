@@ -203,7 +203,7 @@ def test_allow_list_is_short_and_has_no_callables_of_concern():
 @pytest.mark.parametrize("content,needle", [
     (b"", "the file is empty"),
     (b"hello, I am not a model at all \x00\x01", "not a model file gam-viewer knows"),
-    (b"\x80\x02}q\x00.", "legacy"),
+    (b"\x80\x02}q\x00.", "a plain Python pickle, not a PyTorch checkpoint"),   # pickle.dumps({}), not torch.save
 ])
 def test_not_a_checkpoint_gives_one_line(tmp_path, content, needle):
     path = tmp_path / "x.pt"
