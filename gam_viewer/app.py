@@ -213,6 +213,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _fail(_one_line(str(exc)))
     except OSError as exc:  # every file-system problem: in plain words, never a traceback
         return _fail(_one_line(os_error_text(exc) if exc.errno is not None else str(exc)))
+    except MemoryError:
+        return _fail("out of memory (for very large images: lower --max-edge, or leave out --full-res)")
     except KeyboardInterrupt:
         return _fail("interrupted")
 
