@@ -63,7 +63,7 @@ def odd_folder(tmp_path):
     cv2.imwrite(str(d / "a.jpg"), _picture(30, 30, 6))
     cv2.imwrite(str(d / "a.png"), _picture(30, 30, 7))
     cv2.imwrite(str(d / "a_jpg.png"), _picture(30, 30, 8))
-    cv2.imwrite(str(d / "A.PNG"), _picture(30, 30, 9))
+    cv2.imwrite(str(d / "A_png.png"), _picture(30, 30, 9))   # 'A_png' vs 'a_png': one name where case is ignored
     return d
 
 
@@ -77,11 +77,12 @@ def test_a_folder_with_odd_images_exports_the_rest_and_lists_them(odd_folder, tm
     assert [u["source"] for u in s["damaged"]] == ["cut.jpg"] and "truncated" in s["damaged"][0]["reason"]
     for name in ("broken.jpg", "strip.png", "cut.jpg"):   # each named on stderr, one line each
         assert sum(name in line for line in err.splitlines() if line.startswith("gam-viewer: warning:")) == 1
-    order = [f["source"] for f in s["per_frame"]]
+    order = [f["source"].split(" #")[0] for f in s["per_frame"]]      # captions: "img2.png #1"
     assert order.index("img2.png") < order.index("img10.png")          # natural order, like the window
     assert "tiny.png" in order and "cut.jpg" in order
     # four sources, four distinct prefixes (also on a case-insensitive file system), no file counted twice
     prefixes = {f["source"]: f["frame"] for f in s["per_frame"] if f["source"].lower().startswith("a")}
+    assert set(prefixes.values()) == {"a_jpg", "a_png", "a_jpg_2", "A_png_2"}
     assert len(prefixes) == 4 and len({p.casefold() for p in prefixes.values()}) == 4
     assert len(s["files"]) == len(set(s["files"])) == len(list(out.glob("*-heatmap-*.png"))) == 8
     assert s["frames"] == 8
@@ -102,7 +103,7 @@ def test_every_nth_image_skips_without_reading(tmp_path, capsys, tiny):
     rc, _, err = _export(capsys, "--model", tiny, "--source", d, "--out", out, "--every", "2", *FAST)
     assert rc == 0, err
     s = _summary(out)
-    assert [f["source"] for f in s["per_frame"]] == ["f1.png", "f3.png", "f5.png"] and not s["unreadable"]
+    assert [f["source"] for f in s["per_frame"]] == ["f1.png #0", "f3.png #2", "f5.png #4"] and not s["unreadable"]
 
 
 # ----------------------------------------------------------------------------- damaged video
@@ -140,7 +141,7 @@ def test_large_images_are_drawn_at_a_bounded_size(tmp_path, capsys, tiny):
     rc, out_text, err = _export(capsys, "--model", tiny, "--source", big, "--out", out, "--max-edge", "300",
                                 "--imgsz", "32", "--no-charts", "--no-composite")
     assert rc == 0, err
-    fig = cv2.imread(str(out / "big_L1-heatmap-spatial-mean.png"))
+    fig = cv2.imread(str(out / "big_gam-L1-heatmap-spatial-mean.png"))
     assert fig.shape[1] == heatmap_layout(180, 300)["width"]      # drawn at 300 x 180, not 1500 x 900
     s = _summary(out)
     assert s["drawn_at_most"] == 300 and s["drawn_smaller"] == ["big.png"]
@@ -191,8 +192,8 @@ def test_gradcam_without_boxes_says_so(tmp_path, capsys, tiny):
     rc, _, err = _export(capsys, "--model", tiny, "--source", img, "--out", out, "--cam", "grad", "--conf", "1",
                          *FAST)
     assert rc == 0, err
-    assert "--cam grad: plain.png (model): no boxes above --conf 1, so no Grad-CAM" in err
-    assert _summary(out)["no_gradcam_boxes"] == ["plain.png (model)"]
+    assert "--cam grad: plain.png (gam): no boxes above --conf 1, so no Grad-CAM" in err
+    assert _summary(out)["no_gradcam_boxes"] == ["plain.png (gam)"]
     assert not list(out.glob("*gradcam*"))
 
 

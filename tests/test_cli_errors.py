@@ -96,9 +96,9 @@ CASES = [
     (["convert", "yolov5n", "{existing}"], "OUT {existing}: already exists"),
     (["convert", "yolov5n"], "convert: the following arguments are required: out"),
     # data synth
-    (["data", "synth", "--out", "/etc/passwd/x", "--n", "2"], "--out /etc/passwd/x: /etc/passwd is a file, not a folder"),
-    (["data", "synth", "--out", "{ro}/d", "--n", "2"], "--out {ro}/d: cannot write in {ro}"),
-    (["data", "synth", "--out", "{tmp}/d", "--n", "-1"], "n must be >= 1, got -1"),
+    (["data", "synth", "--out", "/etc/passwd/x", "--n", "2"], "--out /etc/passwd/x: /etc/passwd is not a folder"),
+    (["data", "synth", "--out", "{ro}/d", "--n", "2"], "--out {ro}/d: cannot write the dataset there"),
+    (["data", "synth", "--out", "{tmp}/d", "--n", "-1"], "--n must be >= 1, got -1"),
     (["data", "synth", "--out", "{tmp}/d", "--n", "many"], "argument --n: invalid int value: 'many'"),
     (["data"], "data: the following arguments are required: tool"),
     # train (arguments are checked before anything heavy is imported)

@@ -230,8 +230,8 @@ class _Problems:
 
 
 def _frames(src: _Source, every: int, max_frames: Optional[int], names: Dict[int, str],
-            problems: _Problems) -> Iterator[Tuple[str, np.ndarray, str]]:
-    """(frame name, BGR image, description) of each frame to export; every Nth frame / image.
+            problems: _Problems) -> Iterator[Tuple[str, np.ndarray, str, str]]:
+    """(frame name, BGR image, caption, file name) of each frame to export; every Nth frame / image.
 
     Unreadable images are listed and skipped; a video that stops before its header says it
     should ends the loop with the reason recorded."""
@@ -257,10 +257,11 @@ def _frames(src: _Source, every: int, max_frames: Optional[int], names: Dict[int
                 problems.warn("damaged", frame.source, frame.warning)
             count += 1
             if reader.kind in ("image", "folder"):
-                yield names[frame.index], frame.image, frame_caption(frame.source, frame.index, len(src.files))
+                yield (names[frame.index], frame.image, frame_caption(frame.source, frame.index, len(src.files)),
+                       frame.source)
             else:
                 yield (frame_stem(src.path or src.spec, frame.index, moving=True), frame.image,
-                       frame_caption(frame.source, frame.index, src.frame_count))
+                       frame_caption(frame.source, frame.index, src.frame_count), f"{frame.source} frame {frame.index}")
             if not _skip(reader, every - 1, problems):
                 return
 
@@ -724,10 +725,10 @@ def run(argv: List[str]) -> int:
     t0 = time.perf_counter()
     bar = _progress(total, args.quiet)
     try:
-        for frame, image, what in _frames(src, args.every, args.max_frames, names, problems):
-            why = _drawable(image.shape[:2], what)
+        for frame, image, what, name in _frames(src, args.every, args.max_frames, names, problems):
+            why = _drawable(image.shape[:2], name)
             if why:
-                problems.warn("skipped", what, why)
+                problems.warn("skipped", name, why)
             else:
                 written += _export_frame(ctx, frame, image, what)
             bar.update(1)
