@@ -334,7 +334,7 @@ def test_cli_info_convert_and_user_errors(tmp_path):
     assert r.returncode == 0 and (tmp_path / "out.safetensors").is_file()
     before = (tmp_path / "out.safetensors").read_bytes()
     r = run_cli("convert", str(path), str(tmp_path / "out"))
-    assert r.returncode == 2 and "refusing to overwrite" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "already exists (not overwritten" in r.stderr and "Traceback" not in r.stderr
     assert (tmp_path / "out.safetensors").read_bytes() == before
     bad = tmp_path / "junk.pt"
     bad.write_bytes(b"junk junk junk")
