@@ -12,9 +12,11 @@ User errors print one line ``gam-viewer: error: ...`` and exit with status 2; no
 prints a traceback for them. Qt is imported only by the window.
 """
 
-import argparse
 import sys
 from typing import Callable, Dict, List, Optional
+
+from .cli.args import Parser, positive_float
+from .fsutil import os_error_text
 
 __all__ = ["main", "UserError"]
 
@@ -30,7 +32,7 @@ def _fail(msg: str) -> int:
 
 # ----------------------------------------------------------------------------- info / convert
 def _cmd_info(argv: List[str]) -> int:
-    ap = argparse.ArgumentParser(prog="gam-viewer info", description="Describe a model file and its GAM layers.")
+    ap = Parser(prog="gam-viewer info", description="Describe a model file and its GAM layers.")
     ap.add_argument("model", help="a YOLO .pt, a gam-viewer .safetensors, a model YAML or a shipped model name")
     ap.add_argument("--channel-sigmoid", choices=("on", "off"), help="community GAM: sigmoid on the channel map")
     ap.add_argument("--shuffle", choices=("on", "off"), help="community GAM: shuffle the final spatial map")
@@ -57,7 +59,7 @@ def _switch(value: Optional[str]) -> Optional[bool]:
 
 
 def _cmd_convert(argv: List[str]) -> int:
-    ap = argparse.ArgumentParser(prog="gam-viewer convert",
+    ap = Parser(prog="gam-viewer convert",
                                  description="Convert a checkpoint to gam-viewer's pickle-free format (.safetensors).")
     ap.add_argument("source", help="the checkpoint to read (read safely: no code runs)")
     ap.add_argument("out", help="output file (.safetensors is added when missing)")
@@ -66,23 +68,39 @@ def _cmd_convert(argv: List[str]) -> int:
     ap.add_argument("--channel-sigmoid", choices=("on", "off"))
     ap.add_argument("--shuffle", choices=("on", "off"))
     args = ap.parse_args(argv)
+    from .fsutil import check_output_file
+
+    out = _convert_target(args.source, args.out)
+    check_output_file(out, "OUT", overwrite=args.force)   # before the model is read
     from .models import read_model
     from .models.native import save_native
 
     loaded = read_model(args.source, channel_sigmoid=_switch(args.channel_sigmoid), shuffle=_switch(args.shuffle))
     try:
-        out = save_native(loaded, args.out, half=not args.float32, overwrite=args.force)
+        out = save_native(loaded, out, half=not args.float32, overwrite=args.force)
     except FileExistsError as exc:
         raise UserError(str(exc)) from None
     print(f"wrote {out} ({len(loaded.gam)} GAM layers; {loaded.gam_summary()})")
     return 0
 
 
+def _convert_target(source: str, out: str):
+    """OUT as a file path: an existing folder (or a name ending in '/') gets SOURCE's stem inside it."""
+    from pathlib import Path
+
+    p = Path(out).expanduser()
+    if p.is_dir() or out.endswith(("/", "\\")):
+        p = p / Path(source).stem
+    if p.suffix != ".safetensors":
+        p = p.with_name(p.name + ".safetensors")
+    return p
+
+
 # ----------------------------------------------------------------------------- sub-command table
 def _cmd_data(argv: List[str]) -> int:
     from .data import synth
 
-    ap = argparse.ArgumentParser(prog="gam-viewer data", description="Dataset tools.")
+    ap = Parser(prog="gam-viewer data", description="Dataset tools.")
     sub = ap.add_subparsers(dest="tool", required=True)
     synth.add_cli(sub)
     args = ap.parse_args(argv)
@@ -107,14 +125,14 @@ def _cmd_train(argv: List[str]) -> int:
 def _cmd_fetch(argv: List[str]) -> int:
     from . import hub as zoo
 
-    ap = argparse.ArgumentParser(prog="gam-viewer fetch",
+    ap = Parser(prog="gam-viewer fetch",
                                  description="Download an official YOLOv5 v7.0 COCO checkpoint into the cache "
                                              "(checked by SHA-256) and print its path; a cached one is only "
                                              "verified.")
     ap.add_argument("name", nargs="?", help="one of " + ", ".join(zoo.OFFICIAL))
     ap.add_argument("--list", action="store_true", help="list the checkpoints and which are cached")
     ap.add_argument("--url", help=f"download from this base URL (default: ${zoo.ENV_URL} or the GitHub release)")
-    ap.add_argument("--timeout", type=float, default=zoo.DEFAULT_TIMEOUT, help="network timeout in seconds")
+    ap.add_argument("--timeout", type=positive_float, default=zoo.DEFAULT_TIMEOUT, help="network timeout in seconds")
     args = ap.parse_args(argv)
     if args.list or not args.name:
         if not args.list:
@@ -156,7 +174,7 @@ SUBCOMMANDS: Dict[str, Callable[[List[str]], int]] = {
 
 
 def _gui(argv: List[str]) -> int:
-    ap = argparse.ArgumentParser(prog="gam-viewer", description=__doc__.split("\n\n")[0],
+    ap = Parser(prog="gam-viewer", description=__doc__.split("\n\n")[0],
                                  epilog="sub-commands: " + ", ".join(SUBCOMMANDS) + " (gam-viewer CMD --help)")
     ap.add_argument("paths", nargs="*", help="images, folders, videos or model files to open")
     ap.add_argument("--model", help="GAM-YOLO model for the left pane (default: the bundled demo)")
@@ -179,6 +197,10 @@ def _version() -> str:
     return f"gam-viewer {__version__}"
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "failed (no reason given)"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from .models.errors import ModelLoadError
@@ -187,8 +209,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         if argv and argv[0] in SUBCOMMANDS:
             return SUBCOMMANDS[argv[0]](argv[1:])
         return _gui(argv)
-    except (UserError, ModelLoadError, FileExistsError, FileNotFoundError, ValueError) as exc:
-        return _fail(str(exc))
+    except (UserError, ModelLoadError, ValueError) as exc:
+        return _fail(_one_line(str(exc)))
+    except OSError as exc:  # every file-system problem: in plain words, never a traceback
+        return _fail(_one_line(os_error_text(exc) if exc.errno is not None else str(exc)))
+    except MemoryError:
+        return _fail("out of memory (for very large images: lower --max-edge, or leave out --full-res)")
     except KeyboardInterrupt:
         return _fail("interrupted")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 
 def _read_umask() -> int:
@@ -60,3 +60,83 @@ def write_atomic(path: Union[str, Path], data: bytes, overwrite: bool = False) -
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+# ----------------------------------------------------------------------------- output locations
+class LocationError(ValueError):
+    """An output location that cannot be used; ``str(err)`` is one line naming it and why."""
+
+
+def os_error_text(exc: OSError) -> str:
+    """An OSError in plain words: '<file>: <reason>' without the '[Errno N]' prefix."""
+    reason = exc.strerror or str(exc)
+    name = exc.filename
+    if name is None:
+        return reason[:1].lower() + reason[1:] if reason else type(exc).__name__
+    text = f"{name}: {reason[:1].lower() + reason[1:]}"
+    if exc.filename2 is not None:
+        text += f" ({exc.filename2})"
+    return text
+
+
+def _existing_ancestor(path: Path) -> Path:
+    p = path
+    while not p.exists() and not p.is_symlink():
+        if p.parent == p:
+            break
+        p = p.parent
+    return p
+
+
+def _probe_writable(folder: Path) -> Optional[str]:
+    """None if a file can be created in ``folder``, else the reason in plain words."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".gam-viewer-probe-", dir=folder)
+    except OSError as exc:
+        return (exc.strerror or str(exc)).lower()
+    os.close(fd)
+    os.unlink(tmp)
+    return None
+
+
+def folder_problem(path: Union[str, Path]) -> Optional[str]:
+    """Why ``path`` cannot be (or become) a writable folder, in plain words; None if it can.
+    Creates nothing (a probe file is made and removed in the nearest existing folder)."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        return "exists and is a file, not a folder"
+    base = _existing_ancestor(path)
+    if not base.is_dir():
+        return f"{base} is a file, not a folder"
+    why = _probe_writable(base)
+    if why:
+        return f"cannot write {'in it' if base == path else f'in {base}'} ({why})"
+    return None
+
+
+def check_output_folder(path: Union[str, Path], what: str = "--out") -> Path:
+    """Check, without creating anything, that ``path`` is or can become a writable folder.
+
+    Raises :class:`LocationError` with a message in the user's terms: a file in the way
+    ("/etc/passwd is a file, not a folder"), no permission, a read-only file system."""
+    why = folder_problem(path)
+    if why:
+        raise LocationError(f"{what} {path}: {why}")
+    return Path(path).expanduser()
+
+
+def check_output_file(path: Union[str, Path], what: str, overwrite: bool = False) -> Path:
+    """Check that a file can be written at ``path`` (its folder exists or can be made, is
+    writable, and no file would be replaced unless ``overwrite``). Creates nothing."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise LocationError(f"{what} {path}: is a folder")
+    if p.exists() and not overwrite:
+        raise LocationError(f"{what} {path}: already exists (not overwritten; use --force or another name)")
+    base = _existing_ancestor(p.parent)
+    if not base.is_dir():
+        raise LocationError(f"{what} {path}: {base} is a file, not a folder")
+    why = _probe_writable(base)
+    if why:
+        raise LocationError(f"{what} {path}: cannot write in {base} ({why})")
+    return p

@@ -61,6 +61,7 @@ class FakeDetector:
         self.has_gam = has_gam or bool(self.gam_layers)
         self.square, self.seed = square, seed
         self.calls = []
+        self.sizes = []          # the imgsz of every predict call
         self._threading = threading
 
     def describe(self):
@@ -71,6 +72,7 @@ class FakeDetector:
         from gam_viewer.inference.letterbox import Letterbox
 
         self.calls.append((float(image.mean()), self._threading.current_thread().name))
+        self.sizes.append(imgsz)
         if self.delay:
             time.sleep(self.delay)
         if self.fail is not None:

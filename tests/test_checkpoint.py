@@ -203,7 +203,7 @@ def test_allow_list_is_short_and_has_no_callables_of_concern():
 @pytest.mark.parametrize("content,needle", [
     (b"", "the file is empty"),
     (b"hello, I am not a model at all \x00\x01", "not a model file gam-viewer knows"),
-    (b"\x80\x02}q\x00.", "legacy"),
+    (b"\x80\x02}q\x00.", "a plain Python pickle, not a PyTorch checkpoint"),   # pickle.dumps({}), not torch.save
 ])
 def test_not_a_checkpoint_gives_one_line(tmp_path, content, needle):
     path = tmp_path / "x.pt"
@@ -334,7 +334,7 @@ def test_cli_info_convert_and_user_errors(tmp_path):
     assert r.returncode == 0 and (tmp_path / "out.safetensors").is_file()
     before = (tmp_path / "out.safetensors").read_bytes()
     r = run_cli("convert", str(path), str(tmp_path / "out"))
-    assert r.returncode == 2 and "refusing to overwrite" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "already exists (not overwritten" in r.stderr and "Traceback" not in r.stderr
     assert (tmp_path / "out.safetensors").read_bytes() == before
     bad = tmp_path / "junk.pt"
     bad.write_bytes(b"junk junk junk")

@@ -297,7 +297,7 @@ def test_settings_round_trip_through_a_temporary_file(qtbot, make_window, fake_d
 
     win2.reset_settings()
     p = win2.controls.inference_params()
-    assert (p.conf, p.iou, p.imgsz) == (0.25, 0.45, 640) and win2.colormap == "inferno"
+    assert (p.conf, p.iou, p.imgsz) == (0.25, 0.45, 0) and win2.colormap == "inferno"   # 0: auto (trained size)
     assert win2.settings.models() == {"gam": None, "baseline": None}
 
 
@@ -482,25 +482,98 @@ def test_space_plays_and_pauses_and_the_readout_counts_drops(qtbot, make_window,
     assert "fps shown of 25" in text and "latency" in text and "dropped" in text
 
 
-def test_the_trained_size_is_suggested_for_own_models_and_used_for_the_demo(
-        qtbot, make_window, fake_detector, tmp_path):
-    """Models whose checkpoints say 320: the user's own leave the Image size control alone and
-    the status bar says so; the bundled demo pair switches it to 320."""
-    small_gam = fake_detector(source="g320.pt", has_gam=True)
-    small_base = fake_detector(source="b320.pt")
-    small_gam.default_imgsz = small_base.default_imgsz = 320
-    win, _, _ = with_fakes(make_window, fake_detector, left=small_gam, right=small_base)
-    wait_models(qtbot, win)
-    qtbot.waitUntil(lambda: any("trained at 320 px; Image size is 640 px" in m for m in win.messages), timeout=5000)
-    assert win.controls.imgsz.value() == 640
+def test_image_size_follows_the_models_unless_set_by_hand(qtbot, make_window, fake_detector, tmp_path):
+    """Auto (the default): each model runs at its trained size, after the demo pair too; the
+    size in use shows next to each pane's timing. A size set by hand stays, and is named."""
+    from gam_viewer.ui.controls import AUTO_IMGSZ_TEXT
+
+    made = {}
 
     def loader(spec):
-        det = fake_detector(source=spec.source, has_gam="gam" in str(spec.source))
-        det.default_imgsz = 320
+        gam = "gam" in str(spec.source)
+        det = fake_detector(source=spec.source, has_gam=gam, gam_layers=[(9, "backbone/P5", 32, 4)] if gam else ())
+        det.default_imgsz = 320 if "demo" in str(spec.source) else 640
+        made[str(spec.source)] = det
         return det
 
     demo = {"gam": str(tmp_path / "demo-gam.safetensors"), "baseline": str(tmp_path / "demo-base.safetensors")}
-    win2 = make_window(loader=loader, demo_models=(demo["gam"], demo["baseline"]))
-    win2.load_demo_pair()
-    qtbot.waitUntil(lambda: win2.controls.imgsz.value() == 320, timeout=5000)
-    assert any("Image size set to 320 px" in m for m in win2.messages)
+    win = make_window(loader=loader, demo_models=(demo["gam"], demo["baseline"]))
+    assert win.controls.imgsz.text() == AUTO_IMGSZ_TEXT and win.controls.inference_params().imgsz == 0
+    image = tmp_path / "photo.png"
+    cv2.imwrite(str(image), np.full((300, 400, 3), 90, np.uint8))
+    win.load_demo_pair()
+    wait_models(qtbot, win)
+    win.open_source(str(image))
+    qtbot.waitUntil(lambda: demo["gam"] in made and bool(made[demo["gam"]].sizes), timeout=5000)
+    assert made[demo["gam"]].sizes[-1] == 320                          # the demo at its trained size
+    assert win.controls.inference_params().imgsz == 0                  # ... without touching the control
+    win.load_model("gam", "my-gam.pt")
+    qtbot.waitUntil(lambda: "my-gam.pt" in made and bool(made["my-gam.pt"].sizes), timeout=5000)
+    assert made["my-gam.pt"].sizes[-1] == 640                          # the user's model at its own size
+    qtbot.waitUntil(lambda: win.panes["gam"].readout.text().endswith("· 640 px"), timeout=5000)  # size in use
+
+    win.controls.imgsz.setValue(256)                                    # by hand: it stays, and is named
+    win.controls.flush()
+    qtbot.waitUntil(lambda: made["my-gam.pt"].sizes[-1] == 256, timeout=5000)
+    win.load_model("baseline", "other-base.pt")
+    qtbot.waitUntil(lambda: any("trained at 640 px; Image size is set to 256 px by hand" in m
+                                for m in win.messages), timeout=5000)
+    assert win.controls.inference_params().imgsz == 256
+
+
+def test_demo_pair_on_own_media_says_once_what_it_knows(qtbot, make_window, fake_detector, tmp_path):
+    """The demo pair on the bundled samples: no notice. On the user's own photo: one notice,
+    visible until closed, naming the demo classes and how to open other models; not twice."""
+    from gam_viewer.demo import demo_media
+
+    def loader(spec):
+        return fake_detector(source=spec.source, names=("square", "ring", "star"), boxes=[CAT],
+                             has_gam="gam" in str(spec.source))
+
+    demo = (str(tmp_path / "demo-gam.safetensors"), str(tmp_path / "demo-base.safetensors"))
+    win = make_window(loader=loader, demo_models=demo)
+    win.load_demo_pair()
+    wait_models(qtbot, win)
+    samples = [p for p in demo_media() if p.suffix == ".jpg"]
+    if samples:
+        win.open_source([str(p) for p in samples])
+        wait_frame(qtbot, win, 0, samples[0].name)
+        assert win.notice.isHidden()
+    win.open_source(str(write_image(tmp_path / "holiday.png")))
+    qtbot.waitUntil(lambda: win.notice.isVisible(), timeout=5000)
+    text = win.notice.text
+    assert "square, ring, star" in text and "Open GAM-YOLO model" in text and "gam-viewer fetch yolov5s" in text
+    win.notice.close_button.click()
+    assert win.notice.isHidden()
+    win.open_source(str(write_image(tmp_path / "another.png")))
+    wait_frame(qtbot, win, 0, "another.png")
+    assert win.notice.isHidden()                                   # once is enough
+
+
+def test_window_small_ones_tiny_image_failed_open_and_early_video_end(
+        qtbot, make_window, fake_detector, make_video, tmp_path):
+    win, _, _ = with_fakes(make_window, fake_detector)
+    wait_models(qtbot, win)
+    one = tmp_path / "one.png"
+    cv2.imwrite(str(one), np.full((1, 1, 3), 200, np.uint8))       # a valid 1 x 1 PNG is an image
+    win.open_source(str(one))
+    wait_frame(qtbot, win, 0, "one.png")
+    assert not any("not an image" in m or "cannot decode" in m for m in win.messages)
+    win.open_source(str(write_image(tmp_path / "good.png")))
+    wait_frame(qtbot, win, 0, "good.png")
+    title = win.windowTitle()
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n but then nothing")
+    win.open_source(str(bad))
+    qtbot.waitUntil(lambda: any("bad.png: cannot decode" in m for m in win.messages), timeout=5000)
+    assert win.windowTitle() == title and "good.png" in title        # the old picture and its title stay
+    assert win.current_result.frame.source == "good.png"
+    data = make_video(n=20).read_bytes()
+    cut = tmp_path / "short.avi"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    win.open_source(str(cut))
+    qtbot.waitUntil(lambda: not win.pipeline.playing and any("short.avi: the video stops at frame" in m
+                                                              for m in win.messages), timeout=8000)
+    qtbot.wait(200)
+    assert "stops at frame" in win.messages[-1] and "end of the video" not in win.messages[-1]
+    assert "stops at frame" in win.statusBar().currentMessage()

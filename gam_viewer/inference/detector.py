@@ -20,7 +20,7 @@ from .attention import AttentionMap
 from .decode import GridCache, decode_head, has_objectness, nms, scale_boxes
 from .letterbox import Letterbox, check_imgsz, letterbox
 
-__all__ = ["Detector", "Detections", "load_model", "to_image"]
+__all__ = ["Detector", "Detections", "load_model", "to_image", "check_device"]
 
 
 @dataclass
@@ -60,27 +60,78 @@ class Detections:
 
 
 def to_image(image) -> np.ndarray:
-    """A BGR uint8 H x W x 3 array from a path or an array (grey, BGRA, float in [0, 1] accepted)."""
+    """A BGR uint8 H x W x 3 array from what the caller gave, each dtype scaled or refused explicitly.
+
+    uint8 as is; uint16 scaled by 1/257 (65535 -> 255); float in [0, 1] scaled by 255, float in
+    [0, 255] rounded; other integer types only when every value lies in [0, 255]. Refused:
+    booleans, NaN / inf, complex, values out of range, shapes that are not a picture."""
     if isinstance(image, (str, Path)):
         import cv2
 
         img = cv2.imread(str(image), cv2.IMREAD_COLOR)
         if img is None:
-            raise ValueError(f"{image}: cannot read this image (missing, unsupported or damaged)")
+            what = "no such file" if not Path(image).exists() else "cannot read this image (unsupported or damaged)"
+            raise ValueError(f"{image}: {what}")
         return img
     if not isinstance(image, np.ndarray):
         raise ValueError(f"image must be a BGR numpy array or a path, got {type(image).__name__}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.shape[0] < 2 or image.shape[1] < 2:
-        raise ValueError(f"image must be H x W x 3 (BGR), got shape {image.shape}")
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"image must be H x W x 3 (BGR), H x W x 4 or H x W, got shape {image.shape}")
     if image.shape[2] == 4:
         image = image[:, :, :3]
-    if image.dtype != np.uint8:
-        if np.issubdtype(image.dtype, np.floating) and image.max(initial=0) <= 1.0:
-            image = (image * 255).round()
-        image = np.clip(image, 0, 255).astype(np.uint8)
-    return image
+    dt = image.dtype
+    if dt == np.uint8:
+        return image
+    if dt == np.bool_:
+        raise ValueError("image is boolean (a mask?): give a uint8 BGR picture, e.g. mask.astype(np.uint8) * 255")
+    if dt == np.uint16:  # 16-bit PNG / TIFF: the full range maps onto 0..255
+        return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if np.issubdtype(dt, np.floating):
+        if not np.isfinite(image).all():
+            raise ValueError("image holds NaN or infinite values")
+        lo, hi = float(image.min()), float(image.max())
+        if lo < 0 or hi > 255:
+            raise ValueError(f"float image values must lie in [0, 1] or [0, 255], got {lo:g}..{hi:g}")
+        scale = 255.0 if hi <= 1.0 else 1.0
+        return np.clip(np.rint(image * scale), 0, 255).astype(np.uint8)
+    if np.issubdtype(dt, np.integer):
+        lo, hi = int(image.min()), int(image.max())
+        if lo < 0 or hi > 255:
+            raise ValueError(f"{dt} image values must lie in 0..255 (scale it first), got {lo}..{hi}")
+        return image.astype(np.uint8)
+    raise ValueError(f"image dtype {dt} is not supported (give uint8 BGR)")
+
+
+def _check_number(name: str, value, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number in [{lo:g}, {hi:g}], got {value!r}")
+    if not lo <= float(value) <= hi:   # NaN fails here too
+        raise ValueError(f"{name} must be in [{lo:g}, {hi:g}], got {value}")
+    return float(value)
+
+
+def check_device(device: Union[str, torch.device]) -> torch.device:
+    """``device`` as a torch.device that exists here, or a ValueError naming it."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {device!r}: not a device name (use cpu, cuda, cuda:0 or mps)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: no CUDA GPU is available (use cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: there are {torch.cuda.device_count()} CUDA GPU(s) "
+                             f"(0..{torch.cuda.device_count() - 1})")
+    elif dev.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ValueError(f"device {device!r}: MPS is not available here (use cpu)")
+    elif dev.type != "cpu":
+        raise ValueError(f"device {device!r}: gam-viewer runs on cpu, cuda or mps")
+    return dev
 
 
 class Detector:
@@ -93,9 +144,7 @@ class Detector:
                             f"{type(loaded).__name__}; gam_viewer.load_model already returns a Detector")
         self.loaded = loaded
         self.model: YoloModel = loaded.model
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device='cuda' but no CUDA GPU is available")
+        self.device = check_device(device)
         if half and self.device.type != "cuda":
             raise ValueError("half precision needs a CUDA device (half=True with device='cpu')")
         self.half = bool(half)
@@ -224,11 +273,15 @@ class Detector:
                 classes: Optional[Sequence[int]] = None, *, auto: bool = True, max_det: int = 1000,
                 agnostic: bool = False, attention: bool = True) -> Detections:
         """Detect objects in a BGR image (numpy array or path); see :class:`Detections`."""
-        if not 0 <= conf <= 1:
-            raise ValueError(f"conf must be in [0, 1], got {conf}")
-        if not 0 <= iou <= 1:
-            raise ValueError(f"iou must be in [0, 1], got {iou}")
+        _check_number("conf", conf, 0, 1)
+        _check_number("iou", iou, 0, 1)
+        if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 1:
+            raise ValueError(f"max_det must be a positive integer, got {max_det!r}")
         if classes is not None:
+            if isinstance(classes, (int, np.integer)):
+                classes = [classes]
+            if any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) for c in classes):
+                raise ValueError(f"classes must be integer class ids, got {list(classes)!r}")
             classes = [int(c) for c in classes]
             bad = [c for c in classes if not 0 <= c < self.nc]
             if bad:

@@ -53,8 +53,12 @@ def letterbox(image: np.ndarray, imgsz: int = 640, stride: int = 32, auto: bool 
               color: Tuple[int, int, int] = (114, 114, 114)) -> Tuple[np.ndarray, Letterbox]:
     """Resize and pad ``image`` (H x W x 3 uint8) for the network; return it and the mapping."""
     h0, w0 = image.shape[:2]
+    if h0 < 1 or w0 < 1:
+        raise ValueError(f"cannot letterbox an empty image (shape {image.shape})")
     gain = min(imgsz / h0, imgsz / w0)
-    new_w, new_h = int(round(w0 * gain)), int(round(h0 * gain))
+    # a very thin strip (e.g. 4000 x 3) would round its short side to 0 pixels: keep one,
+    # the padding fills the rest (so tiny and extreme-aspect images run instead of failing)
+    new_w, new_h = max(1, int(round(w0 * gain))), max(1, int(round(h0 * gain)))
     dw, dh = imgsz - new_w, imgsz - new_h
     if auto:
         dw, dh = dw % stride, dh % stride

@@ -208,8 +208,9 @@ def read_image(path: Union[str, Path]) -> Tuple[np.ndarray, Optional[str]]:
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None and warning:  # a cut-off JPEG: close it so the decoder shows what is there
         img = cv2.imdecode(np.frombuffer(data + b"\xff\xd9", np.uint8), cv2.IMREAD_COLOR)
-    if img is None or img.ndim != 3 or img.shape[0] < 2 or img.shape[1] < 2:
+    if img is None or img.ndim != 3 or img.size == 0:
         raise SourceError(f"{path.name}: cannot decode this image (not an image, unsupported format or damaged)")
+    # any size that decodes is an image (a valid 1 x 1 PNG too): the detector's letterbox pads it
     return np.ascontiguousarray(img), warning
 
 

@@ -7,17 +7,15 @@ where the model came from.
 """
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, Optional, Union
 
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save as save_bytes
 from torch import nn
 
-from ..fsutil import give_default_mode
+from ..fsutil import write_atomic
 from ..nn import GAM
 from .builder import build_model
 from .errors import ModelLoadError
@@ -70,18 +68,14 @@ def save_native(loaded: LoadedModel, out: Union[str, Path], *, half: bool = True
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "extra": json.dumps(extra or {}),
     }
+    data = save_bytes(sd, metadata=meta)
+    # one atomic writer for every output: temp file + fsync + move; never replaces a file
+    # that exists (or appears meanwhile) unless overwrite
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=out.parent)
-    os.close(fd)
     try:
-        save_file(sd, tmp, metadata=meta)
-        give_default_mode(tmp)
-        if out.exists() and not overwrite:
-            raise FileExistsError(f"{out} appeared while writing; refusing to overwrite it")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        write_atomic(out, data, overwrite=overwrite)
+    except FileExistsError:
+        raise FileExistsError(f"{out} exists; refusing to overwrite it (choose another name or pass --force)") from None
     return out
 
 

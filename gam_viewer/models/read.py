@@ -10,6 +10,7 @@ The format is recognised by content, never by file name, and each format has one
 ======================  ===========================================================
 """
 
+import os
 import re
 from pathlib import Path
 from typing import Callable, Dict, Optional, Union
@@ -30,8 +31,12 @@ READERS: Dict[str, Callable[..., LoadedModel]] = {
 }
 
 
+# the number torch.save (before PyTorch 1.6) pickles first, as 10 little-endian bytes
+_LEGACY_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
 def sniff_format(path: Path) -> str:
-    """'torch-zip', 'safetensors', 'yaml', 'torch-legacy' or 'unknown', from the first bytes."""
+    """'torch-zip', 'safetensors', 'yaml', 'torch-legacy', 'pickle' or 'unknown', from the first bytes."""
     with open(path, "rb") as fh:
         head = fh.read(64)
     if head[:4] == b"PK\x03\x04":
@@ -40,8 +45,10 @@ def sniff_format(path: Path) -> str:
         n = int.from_bytes(head[:8], "little")
         if 2 <= n < 100_000_000 and head[8:9] == b"{":
             return "safetensors"
+    if head[:4] == b"\x80\x02\x8a\x0a" and head[4:14] == _LEGACY_MAGIC:
+        return "torch-legacy"       # torch.save before 1.6: a pickled magic number first
     if head[:1] == b"\x80":
-        return "torch-legacy"
+        return "pickle"             # some other pickle (protocol 2+): not a torch checkpoint
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
@@ -58,6 +65,11 @@ def read_model(source: Union[str, Path], *, channel_sigmoid: Optional[bool] = No
     ``channel_sigmoid`` / ``shuffle`` override the community GAM semantics a checkpoint cannot
     show (None = documented defaults). Raises :class:`ModelLoadError` with a one-line reason.
     """
+    if isinstance(source, bytes) or not isinstance(source, (str, os.PathLike)):
+        raise ModelLoadError(f"model source must be a file path or a shipped model name, got "
+                             f"{'None' if source is None else type(source).__name__}")
+    if not str(source).strip():
+        raise ModelLoadError("model source is an empty string: give a file path or a shipped model name")
     path = Path(source)
     kwargs = {"channel_sigmoid": channel_sigmoid, "shuffle": shuffle}
     if not path.exists():
@@ -78,6 +90,9 @@ def read_model(source: Union[str, Path], *, channel_sigmoid: Optional[bool] = No
         return reader(path, **kwargs)
     if kind == "torch-legacy":
         raise ModelLoadError(f"{path.name}: a legacy (pre-1.6) torch.save file; re-save it with a current PyTorch")
+    if kind == "pickle":
+        raise ModelLoadError(f"{path.name}: a plain Python pickle, not a PyTorch checkpoint (torch.save writes a "
+                             "zip archive); gam-viewer does not open plain pickles, which can run code")
     if path.stat().st_size == 0:
         raise ModelLoadError(f"{path.name}: the file is empty")
     raise ModelLoadError(f"{path.name}: not a model file gam-viewer knows (expected a YOLO .pt, "

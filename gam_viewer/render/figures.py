@@ -206,9 +206,16 @@ def _tick_formatter(lo: float, hi: float):
     return FuncFormatter(lambda v, _: f"{v:.{d}f}")
 
 
+def _colorbar_bins(height_px: float, fontsize_pt: float, dpi: int = 100) -> int:
+    """How many tick intervals fit a colour bar ``height_px`` tall without labels overlapping."""
+    label_px = fontsize_pt * dpi / 72 * 1.8
+    return int(np.clip(height_px // label_px, 1, 6))
+
+
 def _colorbar(fig, cax, cmap: str, vrange: Range, clipped: Tuple[bool, bool], label: str, fontsize: float,
-              ax=None):
-    """A colour bar in ``cax``, or stolen from ``ax`` (layout-managed) when ``cax`` is None."""
+              ax=None, height_px: Optional[float] = None):
+    """A colour bar in ``cax``, or stolen from ``ax`` (layout-managed) when ``cax`` is None.
+    ``height_px``: the bar's height, which bounds the number of tick labels (wide images)."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import ListedColormap, Normalize
     from matplotlib.ticker import MaxNLocator
@@ -221,7 +228,7 @@ def _colorbar(fig, cax, cmap: str, vrange: Range, clipped: Tuple[bool, bool], la
         cb = fig.colorbar(sm, cax=cax, extend=extend)
     else:
         cb = fig.colorbar(sm, ax=ax, extend=extend, fraction=0.05, pad=0.02, aspect=25)
-    cb.locator = MaxNLocator(nbins=6)
+    cb.locator = MaxNLocator(nbins=6 if height_px is None else _colorbar_bins(height_px, fontsize))
     cb.formatter = _tick_formatter(*vrange)
     cb.update_ticks()
     cb.ax.tick_params(labelsize=fontsize, length=fontsize * 0.4, width=max(0.6, fontsize / 14))
@@ -268,14 +275,17 @@ def heatmap_figure(image_bgr: np.ndarray, values: np.ndarray, *, cmap: str = DEF
     fig_w, fig_h = lay["width"], h + 2 * lay["margin"] + cap_h
     fig = _figure(fig_w, fig_h, dpi)
     m = lay["margin"]
-    # the image, unresampled: figimage places pixels 1:1 (origin bottom-left of the figure)
-    fig.figimage(blended[:, :, ::-1], xo=m, yo=fig_h - m - h, origin="upper", zorder=1)
     cb_x = m + w + lay["gap"]
     ax = fig.add_axes((cb_x / fig_w, (fig_h - m - h) / fig_h, lay["bar"] / fig_w, h / fig_h))
-    _colorbar(fig, ax, cmap, vrange, clipped, label, fs)
+    _colorbar(fig, ax, cmap, vrange, clipped, label, fs, height_px=h)
     fig.text(m / fig_w, (cap_h - m * 0.5) / fig_h, text, ha="left", va="top", fontsize=fs,
              family="DejaVu Sans", linespacing=1.3)
-    return _render(fig)
+    out = _render(fig)
+    # the image, unresampled, pasted into the rendered figure pixel for pixel: matplotlib's
+    # figimage would do the same through float RGBA copies (~120 bytes per pixel, 1.5 GB for
+    # a 4096 x 3072 image); nothing else is drawn in this area
+    out[m:m + h, m:m + w] = blended[:, :, ::-1]
+    return out
 
 
 def heatmap_layout(h: int, w: int, dpi: int = 100) -> dict:
@@ -375,7 +385,9 @@ def composite_figure(images: Sequence[ImagePanel], panels: Sequence[HeatPanel], 
     left = 1 if images else 0
     fs = 10.0
     cell_w = panel_width
-    cell_h = panel_width * aspect + 40
+    # a very wide image still gets panels tall enough for a readable colour bar
+    image_h = max(panel_width * aspect, 120.0)
+    cell_h = image_h + 40
     fig_w = int(left * (cell_w + 60) + cols * (cell_w + 110) + 20)
     text = _wrap(caption, fig_w - 30, fs, dpi) if caption else ""
     cap_h = (text.count("\n") + 1) * fs * 1.6 * dpi / 72 if text else 0
@@ -396,7 +408,7 @@ def composite_figure(images: Sequence[ImagePanel], panels: Sequence[HeatPanel], 
         ax.imshow(overlay(background_bgr, panel.values, cmap, vrange, alpha)[:, :, ::-1], interpolation="antialiased")
         ax.set_title(panel.title, fontsize=fs)
         ax.set_axis_off()
-        _colorbar(fig, None, cmap, vrange, clipped, panel.label, fs * 0.85, ax=ax)
+        _colorbar(fig, None, cmap, vrange, clipped, panel.label, fs * 0.85, ax=ax, height_px=image_h)
     if text:
         fig.supxlabel(text, x=0.01, ha="left", fontsize=fs)
     return _render(fig)

@@ -57,6 +57,9 @@ class SliderSpin(QWidget):
             self.valueChanged.emit(self.value())
 
 
+AUTO_IMGSZ_TEXT = "auto (trained size)"
+
+
 class ControlsPanel(QWidget):
     inference_changed = Signal(object)   # InferenceParams
     draw_changed = Signal(object)        # DrawParams
@@ -72,12 +75,15 @@ class ControlsPanel(QWidget):
         self.iou = SliderSpin(inference.iou)
         self.iou.setToolTip("IoU threshold of non-maximum suppression (new inference).")
         self.imgsz = QSpinBox()
-        self.imgsz.setRange(64, 4096)
+        self.imgsz.setRange(0, 4096)      # 0 = auto: below 64 the spin box shows the auto choice
         self.imgsz.setSingleStep(32)
+        self.imgsz.setSpecialValueText(AUTO_IMGSZ_TEXT)
         self.imgsz.setSuffix(" px")
         self.imgsz.setKeyboardTracking(False)
         self.imgsz.setValue(inference.imgsz)
-        self.imgsz.setToolTip("Network input size (long side); rounded up to the model stride.")
+        self.imgsz.setToolTip("Network input size (long side), rounded up to the model stride. "
+                              f"'{AUTO_IMGSZ_TEXT}': each model runs at the size it was trained at "
+                              "(shown next to each pane's timing).")
         self.line_width = QSpinBox()
         self.line_width.setRange(1, 16)
         self.line_width.setValue(draw.line_width)
@@ -139,7 +145,8 @@ class ControlsPanel(QWidget):
 
     # ------------------------------------------------------------------ values
     def inference_params(self) -> InferenceParams:
-        return InferenceParams(conf=self.conf.value(), iou=self.iou.value(), imgsz=int(self.imgsz.value()))
+        v = int(self.imgsz.value())
+        return InferenceParams(conf=self.conf.value(), iou=self.iou.value(), imgsz=v if v >= 32 else 0)
 
     def draw_params(self) -> DrawParams:
         return DrawParams(line_width=int(self.line_width.value()), show_labels=self.labels.isChecked(),

@@ -59,6 +59,7 @@ from .exports import Exporter
 from .menus import build_menus, recent_label
 from .model_picker import ModelPicker
 from .model_spec import MODEL_SUFFIXES, SIDE_TITLES, SIDES, DrawParams, InferenceParams, ModelInfo, ModelSpec
+from .notice import NoticeBar
 from .pane import ImagePane
 from .pipeline import FrameResult, Pipeline
 from .reader import SourceInfo
@@ -99,6 +100,8 @@ class MainWindow(QMainWindow):
         self._persist_model = {side: True for side in SIDES}
         self._fallback: Dict[str, Optional[str]] = {side: None for side in SIDES}
         self._last_inference_error = ""
+        self._demo_explained = False    # the "demo models know six shapes" notice: once per window
+        self._source_problem = ""       # the last read error of the open source (kept over "end")
 
         self.setWindowTitle("gam-viewer")
         self.setAcceptDrops(True)
@@ -117,6 +120,8 @@ class MainWindow(QMainWindow):
         lay = QVBoxLayout(central)
         lay.setContentsMargins(2, 2, 2, 0)
         lay.setSpacing(2)
+        self.notice = NoticeBar()
+        lay.addWidget(self.notice)
         lay.addWidget(self.pane_area, 1)
         lay.addWidget(self.transport)
         self.setCentralWidget(central)
@@ -179,12 +184,12 @@ class MainWindow(QMainWindow):
         p.model_failed.connect(self._on_model_failed)
         p.inference_failed.connect(self._on_inference_failed)
         p.source_opened.connect(self._on_source_opened)
-        p.source_failed.connect(lambda msg: self.report(msg, error=True))
+        p.source_failed.connect(self._on_source_failed)
         p.source_warning.connect(lambda msg: self.report(msg, error=True))
         p.position_changed.connect(self.transport.set_position)
+        p.position_changed.connect(self._on_frame_read)
         p.playing_changed.connect(self.transport.set_playing)
-        p.source_ended.connect(lambda: self.report("end of the video" if self.source_info and
-                                                   self.source_info.kind == "video" else "end"))
+        p.source_ended.connect(self._on_source_ended)
         t = self.transport
         t.play_toggled.connect(p.toggle_play)
         t.step_requested.connect(p.step)
@@ -348,6 +353,7 @@ class MainWindow(QMainWindow):
                 msg += f" (opened in {info.load_ms / 1000:.1f} s)"
             self.report(msg)
             self._adopt_trained_size(info)
+            self._explain_demo_on_own_media()
         names: List[str] = []
         for s in SIDES:
             other = self.pipeline.model_info(s)
@@ -357,21 +363,14 @@ class MainWindow(QMainWindow):
         self.models_changed.emit(side, info)
 
     def _adopt_trained_size(self, info: ModelInfo) -> None:
-        """The size the open models were trained at (from their checkpoints), when they agree
-        on one: a model shown objects at another scale than it learnt detects worse. The
-        bundled demo pair is switched to it; for the user's own models the Image size control
-        is theirs, so the status bar only says so."""
-        infos = [m for m in (self.pipeline.model_info(s) for s in SIDES) if m is not None]
-        sizes = {m.default_imgsz for m in infos}
-        current = int(self.controls.imgsz.value())
-        if len(sizes) != 1 or current == info.default_imgsz:
-            return
-        demo = {str(v) for v in self.demo.values() if v}
-        if demo and all(str(m.spec.source) in demo for m in infos):
-            self.controls.imgsz.setValue(info.default_imgsz)
-            self.report(f"Image size set to {info.default_imgsz} px, the size {info.label} was trained at")
-        else:
-            self.report(f"{info.label} was trained at {info.default_imgsz} px; Image size is {current} px")
+        """With Image size on auto (the default) each model runs at the size it was trained
+        at, and the control is never changed for the user. A size set by hand in this window
+        stays; when it differs from what the model learnt, the status bar says so (each pane
+        shows the size in use next to its timing)."""
+        current = self.pipeline.params.imgsz if self.pipeline.params is not None else 0
+        if current and current != info.default_imgsz:
+            self.report(f"{info.label} was trained at {info.default_imgsz} px; Image size is set to {current} px "
+                        "by hand (choose 'auto (trained size)' to follow the models)")
 
     def _on_model_failed(self, side: str, message: str) -> None:
         self.pickers[side].set_error(message)
@@ -420,7 +419,24 @@ class MainWindow(QMainWindow):
         self.pixel_label.setText(f"x {int(x)}, y {int(y)}")
         self.image_hovered.emit(side, x, y)
 
+    def _on_source_failed(self, message: str) -> None:
+        """A source that cannot be opened leaves the one shown (and the title naming it) as it
+        was; a video that stops early keeps its warning on screen (no "end" replaces it)."""
+        self._source_problem = message
+        self.report(message, error=True)
+
+    def _on_frame_read(self, index: int, count) -> None:
+        self._source_problem = ""   # a later frame was read: an earlier problem is not why it ends
+
+    def _on_source_ended(self) -> None:
+        problem = getattr(self, "_source_problem", "")
+        if problem:
+            self.report(problem, error=True)   # "stops at frame 6 of 10" stays, it is why it ended
+            return
+        self.report("end of the video" if self.source_info and self.source_info.kind == "video" else "end")
+
     def _on_source_opened(self, info: SourceInfo) -> None:
+        self._source_problem = ""
         self.source_info = info
         self.transport.set_source(info)
         self.setWindowTitle(f"gam-viewer — {info.name}")
@@ -433,6 +449,31 @@ class MainWindow(QMainWindow):
         self.report(f"opened {info.name} ({info.kind}{count}{fps})")
         for note in info.notes:
             self.report(note)
+        self._explain_demo_on_own_media()
+
+    def _explain_demo_on_own_media(self) -> None:
+        """The demo pair on the user's own pictures labels people "star" or "ring": say once,
+        in a bar that stays until closed, what the demo models know and how to open others."""
+        if self._demo_explained or self.source_info is None:
+            return
+        demo = {str(v) for v in self.demo.values() if v}
+        infos = [m for m in (self.pipeline.model_info(s) for s in SIDES) if m is not None]
+        if not demo or not infos or not all(str(m.spec.source) in demo for m in infos):
+            return
+        from ..demo import SAMPLES_DIR
+
+        spec = self.source_info.spec
+        entries = spec if isinstance(spec, (list, tuple)) else [spec]
+        samples = SAMPLES_DIR.resolve()
+        if all(isinstance(e, (str, Path)) and Path(e).resolve().parent == samples for e in entries):
+            return   # the bundled sample media: what the demo pair was made for
+        names = list(dict.fromkeys(n for m in infos for n in m.names))   # in the models' class order
+        self._demo_explained = True
+        self.notice.show_text(
+            f"The demo models only know {len(names)} synthetic shapes ({', '.join(names)}): on your own "
+            "pictures their boxes and attention mean little. Open your own models with Models ▸ Open GAM-YOLO "
+            "model / Open baseline model (or drop a .pt onto the window), or get the official COCO baseline "
+            "with Models ▸ Download official YOLOv5 baseline (or: gam-viewer fetch yolov5s).")
 
     # ------------------------------------------------------------------ controls
     def _on_inference_params(self, params: InferenceParams) -> None:

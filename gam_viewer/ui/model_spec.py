@@ -97,8 +97,12 @@ class InferenceParams:
 
     conf: float = 0.25
     iou: float = 0.45
-    imgsz: int = 640
+    imgsz: int = 0             # 0: auto, each model at the size it was trained at
     attention: bool = True
+
+    def imgsz_for(self, trained: int) -> int:
+        """The network input size for a model trained at ``trained`` px."""
+        return int(self.imgsz) if self.imgsz else int(trained)
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,9 @@ class ImagePane(QFrame):
         total = len(det)
         count = f"{total} boxes" if self.shown_count == total else f"{self.shown_count} of {total} boxes"
         ms = float(getattr(det, "timings", {}).get("total", 0.0))
-        self.readout.setText(f"{count} · {ms:.0f} ms")
+        lb = getattr(det, "letterbox", None)
+        size = f" · {max(lb.input_hw)} px" if lb is not None else ""   # the input size this model ran at
+        self.readout.setText(f"{count} · {ms:.0f} ms{size}")
 
     def set_model(self, info: Optional[ModelInfo], loading: str = "") -> None:
         if loading:

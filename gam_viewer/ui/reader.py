@@ -116,6 +116,22 @@ class SourceReader(QObject):
         except Exception as exc:  # noqa: BLE001 - OpenCV errors must not escape the thread
             self.failed.emit(f"{spec}: cannot open ({type(exc).__name__}: {exc})")
             return
+        first = None
+        if not src.live:
+            # decode the first frame before giving up what is shown: a single image or a video
+            # that cannot be read is a failed open (the old picture and title stay)
+            try:
+                first = src.read()
+            except SourceError as exc:
+                if src.kind in ("image", "video"):
+                    src.close()
+                    self.failed.emit(str(exc))
+                    return
+                self.failed.emit(str(exc))   # a folder: the unreadable image is named, the others show
+            except Exception as exc:  # noqa: BLE001
+                src.close()
+                self.failed.emit(f"{spec}: cannot read ({type(exc).__name__}: {exc})")
+                return
         self._close_source()
         self.source = src
         self.generation += 1
@@ -124,7 +140,10 @@ class SourceReader(QObject):
         info = SourceInfo(src.kind, src.name, src.count, src.fps, src.live, src.seekable, spec,
                           list(getattr(src, "notes", [])))
         self.opened.emit(info)
-        self._read_one()
+        if first is not None:
+            self._deliver(first)
+        else:
+            self._read_one()
         if src.kind in ("video", "camera", "stream"):
             self._set_playing(True)
 
@@ -242,6 +261,11 @@ class SourceReader(QObject):
             return False
         if frame is None:
             return False
+        self._deliver(frame)
+        return True
+
+    def _deliver(self, frame: Frame) -> None:
+        src = self.source
         self.decoded += 1
         if frame.warning:
             self.warning.emit(frame.warning)
@@ -249,7 +273,6 @@ class SourceReader(QObject):
         if self.slot.put(FramePacket(frame, rgb, time.perf_counter(), self.generation)):
             self.frame_available.emit()
         self.position_changed.emit(frame.index, src.count)
-        return True
 
     @Slot()
     def _tick(self) -> None:

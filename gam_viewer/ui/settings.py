@@ -62,14 +62,16 @@ class Settings:
         d = InferenceParams()
         conf = min(1.0, max(0.0, self._get("infer/conf", d.conf, float)))
         iou = min(1.0, max(0.0, self._get("infer/iou", d.iou, float)))
-        imgsz = self._get("infer/imgsz", d.imgsz, int)
-        imgsz = imgsz if 32 <= imgsz <= 4096 else d.imgsz
+        # a new key: the old one could hold a size the demo pair once set, which then ran the
+        # user's own models at the demo's size; 0 is the auto (trained size) choice
+        imgsz = self._get("infer/imgsz_choice", d.imgsz, int)
+        imgsz = imgsz if imgsz == 0 or 32 <= imgsz <= 4096 else d.imgsz
         return InferenceParams(conf=conf, iou=iou, imgsz=imgsz)
 
     def set_inference(self, p: InferenceParams) -> None:
         self.qs.setValue("infer/conf", float(p.conf))
         self.qs.setValue("infer/iou", float(p.iou))
-        self.qs.setValue("infer/imgsz", int(p.imgsz))
+        self.qs.setValue("infer/imgsz_choice", int(p.imgsz))
 
     def drawing(self) -> DrawParams:
         d = DrawParams()

@@ -169,7 +169,8 @@ class InferenceWorker(QObject):
             return
         p = job.params
         try:
-            result = det.predict(job.frame.image, conf=p.conf, iou=p.iou, imgsz=p.imgsz, attention=p.attention)
+            result = det.predict(job.frame.image, conf=p.conf, iou=p.iou, imgsz=p.imgsz_for(det.default_imgsz),
+                                 attention=p.attention)
         except Exception as exc:  # noqa: BLE001 - a model that throws must not take the app down
             self.finished.emit(self.side, job.seq, None, one_line(exc), self.serial)
             return
@@ -189,7 +190,7 @@ class InferenceWorker(QObject):
         layers = list(req.layers) if req.layers else None
         try:
             if req.method == "eigen":
-                return cam.eigen_cam(det, job.frame.image, layers, imgsz=job.params.imgsz, auto=True), ""
+                return cam.eigen_cam(det, job.frame.image, layers, imgsz=job.params.imgsz_for(det.default_imgsz), auto=True), ""
             if req.method == "grad":
                 k = match_box(result, req.box, req.box_class)
                 if k is None:
