@@ -15,14 +15,13 @@ prints a traceback for them. Qt is imported only by the window.
 import sys
 from typing import Callable, Dict, List, Optional
 
-from .cli.args import Parser, positive_float
+from .cli.args import Parser, UsageError
 from .fsutil import os_error_text
 
 __all__ = ["main", "UserError"]
 
 
-class UserError(Exception):
-    """A problem with what the user asked for; shown as one line, exit status 2."""
+UserError = UsageError   # a problem with what the user asked for: one line, exit status 2
 
 
 def _fail(msg: str) -> int:
@@ -30,81 +29,23 @@ def _fail(msg: str) -> int:
     return 2
 
 
-# ----------------------------------------------------------------------------- info / convert
+# ----------------------------------------------------------------------------- sub-command table
 def _cmd_info(argv: List[str]) -> int:
-    ap = Parser(prog="gam-viewer info", description="Describe a model file and its GAM layers.")
-    ap.add_argument("model", help="a YOLO .pt, a gam-viewer .safetensors, a model YAML or a shipped model name")
-    ap.add_argument("--channel-sigmoid", choices=("on", "off"), help="community GAM: sigmoid on the channel map")
-    ap.add_argument("--shuffle", choices=("on", "off"), help="community GAM: shuffle the final spatial map")
-    args = ap.parse_args(argv)
-    from .models import read_model
+    from .cli.info import run
 
-    loaded = read_model(args.model, channel_sigmoid=_switch(args.channel_sigmoid), shuffle=_switch(args.shuffle))
-    m = loaded.model
-    print(f"{args.model}")
-    print(f"  format   {loaded.format} ({m.schema} schema{', scale ' + m.scale if m.scale else ''})")
-    print(f"  classes  {m.nc}: {', '.join(loaded.names[:8])}{' ...' if m.nc > 8 else ''}")
-    print(f"  params   {m.count_params():,}")
-    print(f"  strides  {[int(s) for s in m.stride]}, default imgsz {loaded.imgsz}")
-    print(f"  GAM      {len(loaded.gam)} layer(s)")
-    for r in loaded.gam:
-        print(f"    {r.describe()}")
-    for note in loaded.notes:
-        print(f"  note     {note}")
-    return 0
-
-
-def _switch(value: Optional[str]) -> Optional[bool]:
-    return None if value is None else value == "on"
+    return int(run(argv))
 
 
 def _cmd_convert(argv: List[str]) -> int:
-    ap = Parser(prog="gam-viewer convert",
-                                 description="Convert a checkpoint to gam-viewer's pickle-free format (.safetensors).")
-    ap.add_argument("source", help="the checkpoint to read (read safely: no code runs)")
-    ap.add_argument("out", help="output file (.safetensors is added when missing)")
-    ap.add_argument("--float32", action="store_true", help="keep float32 weights (default: float16)")
-    ap.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
-    ap.add_argument("--channel-sigmoid", choices=("on", "off"))
-    ap.add_argument("--shuffle", choices=("on", "off"))
-    args = ap.parse_args(argv)
-    from .fsutil import check_output_file
+    from .cli.convert import run
 
-    out = _convert_target(args.source, args.out)
-    check_output_file(out, "OUT", overwrite=args.force)   # before the model is read
-    from .models import read_model
-    from .models.native import save_native
-
-    loaded = read_model(args.source, channel_sigmoid=_switch(args.channel_sigmoid), shuffle=_switch(args.shuffle))
-    try:
-        out = save_native(loaded, out, half=not args.float32, overwrite=args.force)
-    except FileExistsError as exc:
-        raise UserError(str(exc)) from None
-    print(f"wrote {out} ({len(loaded.gam)} GAM layers; {loaded.gam_summary()})")
-    return 0
+    return int(run(argv))
 
 
-def _convert_target(source: str, out: str):
-    """OUT as a file path: an existing folder (or a name ending in '/') gets SOURCE's stem inside it."""
-    from pathlib import Path
-
-    p = Path(out).expanduser()
-    if p.is_dir() or out.endswith(("/", "\\")):
-        p = p / Path(source).stem
-    if p.suffix != ".safetensors":
-        p = p.with_name(p.name + ".safetensors")
-    return p
-
-
-# ----------------------------------------------------------------------------- sub-command table
 def _cmd_data(argv: List[str]) -> int:
-    from .data import synth
+    from .cli.data import run
 
-    ap = Parser(prog="gam-viewer data", description="Dataset tools.")
-    sub = ap.add_subparsers(dest="tool", required=True)
-    synth.add_cli(sub)
-    args = ap.parse_args(argv)
-    return int(args.func(args))
+    return int(run(argv))
 
 
 def _cmd_export(argv: List[str]) -> int:
@@ -123,44 +64,9 @@ def _cmd_train(argv: List[str]) -> int:
 
 
 def _cmd_fetch(argv: List[str]) -> int:
-    from . import hub as zoo
+    from .cli.fetch import run
 
-    ap = Parser(prog="gam-viewer fetch",
-                                 description="Download an official YOLOv5 v7.0 COCO checkpoint into the cache "
-                                             "(checked by SHA-256) and print its path; a cached one is only "
-                                             "verified.")
-    ap.add_argument("name", nargs="?", help="one of " + ", ".join(zoo.OFFICIAL))
-    ap.add_argument("--list", action="store_true", help="list the checkpoints and which are cached")
-    ap.add_argument("--url", help=f"download from this base URL (default: ${zoo.ENV_URL} or the GitHub release)")
-    ap.add_argument("--timeout", type=positive_float, default=zoo.DEFAULT_TIMEOUT, help="network timeout in seconds")
-    args = ap.parse_args(argv)
-    if args.list or not args.name:
-        if not args.list:
-            raise UserError("name a checkpoint: " + ", ".join(zoo.OFFICIAL) + " (or --list)")
-        for name, ck in zoo.OFFICIAL.items():
-            path = zoo.cached_path(name)
-            print(f"{name:8s} {'cached ' + str(path) if path else 'about ' + zoo.describe_size(ck.size)}")
-        print(f"cache: {zoo.cache_dir()}")
-        return 0
-    if args.timeout <= 0:
-        raise UserError(f"--timeout must be positive, got {args.timeout:g}")
-    shown = []   # a progress line is on stderr (a terminal only)
-
-    def progress(done: int, total: int) -> None:
-        if sys.stderr.isatty():
-            of = f" of {total / 1e6:.1f}" if total else ""
-            print(f"\r{args.name}: {done / 1e6:.1f}{of} MB", end="", file=sys.stderr, flush=True)
-            shown.append(True)
-
-    try:
-        path = zoo.fetch(args.name, progress=progress, base_url=args.url, timeout=args.timeout)
-    except zoo.ZooError as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        if shown:
-            print(file=sys.stderr)
-    print(path)
-    return 0
+    return int(run(argv))
 
 
 SUBCOMMANDS: Dict[str, Callable[[List[str]], int]] = {

@@ -8,7 +8,7 @@ argparse prints a usage block and exits on a bad option; :class:`Parser` raises
 import argparse
 import math
 
-__all__ = ["Parser", "UsageError", "positive_int", "finite_float", "unit_float", "positive_float"]
+__all__ = ["Parser", "UsageError", "positive_int", "finite_float", "unit_float", "positive_float", "on_off"]
 
 
 class UsageError(ValueError):
@@ -56,3 +56,8 @@ def positive_float(text: str) -> float:
     if v <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return v
+
+
+def on_off(value):
+    """``--switch on|off`` -> True / False; not given (None) -> None (the documented default)."""
+    return None if value is None else value == "on"

@@ -1,0 +1,31 @@
+"""``gam-viewer info``: describe a model file and its GAM layers (what was decided, and why)."""
+
+from typing import List
+
+from .args import Parser, on_off
+
+__all__ = ["run"]
+
+
+def run(argv: List[str]) -> int:
+    """``gam-viewer info MODEL``: what a model file holds and how its GAM layers are read."""
+    ap = Parser(prog="gam-viewer info", description="Describe a model file and its GAM layers.")
+    ap.add_argument("model", help="a YOLO .pt, a gam-viewer .safetensors, a model YAML or a shipped model name")
+    ap.add_argument("--channel-sigmoid", choices=("on", "off"), help="community GAM: sigmoid on the channel map")
+    ap.add_argument("--shuffle", choices=("on", "off"), help="community GAM: shuffle the final spatial map")
+    args = ap.parse_args(argv)
+    from ..models import read_model
+
+    loaded = read_model(args.model, channel_sigmoid=on_off(args.channel_sigmoid), shuffle=on_off(args.shuffle))
+    m = loaded.model
+    print(f"{args.model}")
+    print(f"  format   {loaded.format} ({m.schema} schema{', scale ' + m.scale if m.scale else ''})")
+    print(f"  classes  {m.nc}: {', '.join(loaded.names[:8])}{' ...' if m.nc > 8 else ''}")
+    print(f"  params   {m.count_params():,}")
+    print(f"  strides  {[int(s) for s in m.stride]}, default imgsz {loaded.imgsz}")
+    print(f"  GAM      {len(loaded.gam)} layer(s)")
+    for r in loaded.gam:
+        print(f"    {r.describe()}")
+    for note in loaded.notes:
+        print(f"  note     {note}")
+    return 0
