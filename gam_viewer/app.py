@@ -4,6 +4,7 @@
     gam-viewer info MODEL                               what a model file holds, GAM layers
     gam-viewer convert IN.pt OUT                        write gam-viewer's safe format
     gam-viewer export --model M --source S --out DIR    heatmap / CAM figures, headless
+    gam-viewer figure --model M --source IMGS --out F   a paper figure grid (+ JSON sidecar)
     gam-viewer data synth --out DIR                     a synthetic detection dataset
     gam-viewer train model=... data=...                 train a GAM-YOLO (needs the train extra)
     gam-viewer fetch yolov5s                            download an official YOLOv5 checkpoint (cached)
@@ -54,6 +55,12 @@ def _cmd_export(argv: List[str]) -> int:
     return int(run_export(argv))
 
 
+def _cmd_figure(argv: List[str]) -> int:
+    from .cli.figure import run as run_figure
+
+    return int(run_figure(argv))
+
+
 def _cmd_train(argv: List[str]) -> int:
     try:
         from .train.cli import run as run_train
@@ -73,6 +80,7 @@ SUBCOMMANDS: Dict[str, Callable[[List[str]], int]] = {
     "info": _cmd_info,
     "convert": _cmd_convert,
     "export": _cmd_export,
+    "figure": _cmd_figure,
     "data": _cmd_data,
     "train": _cmd_train,
     "fetch": _cmd_fetch,

@@ -350,7 +350,10 @@ def render_grid(columns: Sequence[Column], rows: Sequence[Row], *, width: Union[
             raise GridError(f"row {r.label!r} has {len(r.cells)} cells for {len(columns)} columns")
     if not 0.0 <= float(alpha) <= 1.0:
         raise GridError(f"--alpha must be in [0, 1], got {alpha}")
-    width_mm = WIDTHS_MM.get(width) if isinstance(width, str) else float(width)
+    try:
+        width_mm = WIDTHS_MM[width] if width in WIDTHS_MM else float(width)
+    except (TypeError, ValueError):
+        width_mm = None
     if width_mm is None or not 30 <= width_mm <= 500:
         raise GridError(f"--width must be single, double or 30..500 mm, got {width!r}")
     titles = list(titles) if titles is not None else [c.title() for c in columns]
@@ -672,3 +675,49 @@ def sidecar(opts: GridOptions, model, model_spec: str, baseline, baseline_spec: 
         "figure": {"size_mm": [round(v, 2) for v in grid.size_mm], "dpi": opts.dpi,
                    "outputs": [Path(o).name for o in outputs]},
     }
+
+
+def gam_semantics(det) -> str:
+    """The GAM layers and their semantics in one short line, identical ones grouped."""
+    groups: Dict[str, List[int]] = {}
+    for r in getattr(det, "gam", []):
+        sem = r.describe().split(": ", 1)[-1]
+        groups.setdefault(sem, []).append(r.index)
+    if not groups:
+        return "no GAM layers"
+    return "; ".join(f"GAM layer{'s' if len(v) > 1 else ''} {', '.join(map(str, v))}: {k}" for k, v in groups.items())
+
+
+def _short_sha(spec: Optional[str]) -> str:
+    p = Path(spec) if spec else None
+    return f", sha256 {sha256_file(p)[:12]}" if p is not None and p.is_file() else ""
+
+
+def build_figure(columns: Sequence[Column], model, model_spec: str, baseline, baseline_spec: Optional[str],
+                 images: Sequence[Tuple[str, np.ndarray]], opts: GridOptions, progress=None
+                 ) -> Tuple[GridFigure, List[dict]]:
+    """Run the models and render the grid with its titles and provenance notes (CLI and window)."""
+    rows, targets = collect_rows(columns, images, model, baseline, opts, progress)
+    mname = Path(model_spec).stem if Path(model_spec).suffix else model_spec
+    bname = (Path(baseline_spec).stem if Path(baseline_spec).suffix else baseline_spec) if baseline_spec else ""
+    cam_label = "EigenCAM" if opts.cam == "eigen" else "Grad-CAM (top box)"
+    titles = [c.title(mname, bname or "baseline", cam_label) for c in columns]
+    size = opts.imgsz or model.default_imgsz
+    notes = [f"GAM model {Path(model_spec).name}{_short_sha(model_spec)}: {gam_semantics(model)}"]
+    if baseline is not None:
+        notes.append(f"baseline {Path(baseline_spec).name}{_short_sha(baseline_spec)}")
+    if any(c.kind == "cam" for c in columns):
+        layers = []
+        for role in ("model", "baseline"):
+            got = next((t[role]["layers"] for t in targets if role in t and t[role].get("layers")), None)
+            if got:
+                layers.append(f"{role} {', '.join(map(str, got))}")
+        what = "EigenCAM (gradient-free, class-agnostic)" if opts.cam == "eigen" else \
+            "Grad-CAM of each model's highest-scoring box (drawn)"
+        notes.append(f"CAM: {what}, layers {'; '.join(layers) or 'feeding Detect'}; grad-cam scales each map to "
+                     "[0, 1] on the network input, so CAM values are relative")
+    notes.append(f"image size {size}, {'square' if opts.square else 'minimal-padding'} letterbox (padding cropped), "
+                 f"conf {opts.conf:g}, IoU {opts.iou:g}; heat maps drawn at opacity {opts.alpha:g} over the image")
+    grid = render_grid(columns, rows, width=opts.width, per_image=opts.per_image, alpha=opts.alpha, titles=titles,
+                       notes=notes, cam_label=cam_label, raster_max=opts.raster_max)
+    return grid, targets
