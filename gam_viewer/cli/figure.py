@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--model", help="the GAM-YOLO model (.pt, .safetensors, YAML or shipped name)")
     ap.add_argument("--baseline", help="the baseline model (needed by baseline-cam and input:baseline)")
     ap.add_argument("--source", nargs="+", metavar="IMAGE", help="images or folders of images: one row each")
+    ap.add_argument("--from-eval", metavar="REPORT_DIR",
+                    help="rows: the most-disagreeing images of a `gam-viewer eval` report (its per_image.csv); "
+                         "with --top N")
+    ap.add_argument("--top", type=int, default=8, metavar="N", help="with --from-eval: how many images (default 8)")
     ap.add_argument("--columns", help="comma-separated columns, e.g. input,baseline-cam,model-cam,L19,L23 "
                                       "(gates: L19, L19:channel, L19:spatial:max, L19:c5; default: input, the CAMs "
                                       "and every GAM layer's spatial gate)")
@@ -113,6 +117,51 @@ def _source_paths(sources: List[str]) -> List[Path]:
     return paths
 
 
+#: per_image.csv columns read by --from-eval (first match wins)
+EVAL_IMAGE_COLUMNS = ("path", "image", "file", "image_path")
+EVAL_SCORE_COLUMNS = ("disagreement", "disagreement_score", "disagree")
+
+
+def _eval_sources(report: str, top: int) -> List[str]:
+    """The ``top`` images of an eval report's per_image.csv with the highest disagreement score."""
+    import csv
+    import math
+
+    if top < 1:
+        raise FigureError(f"--top must be at least 1, got {top}")
+    folder = Path(report).expanduser()
+    table = folder / "per_image.csv" if folder.is_dir() else folder
+    try:
+        with open(table, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            fields = reader.fieldnames or []
+            rows = list(reader)
+    except FileNotFoundError:
+        raise FigureError(f"--from-eval {report}: no per_image.csv there (run `gam-viewer eval` first)") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise FigureError(f"--from-eval {table}: cannot read it ({exc})") from None
+    img_col = next((c for c in EVAL_IMAGE_COLUMNS if c in fields), None)
+    score_col = next((c for c in EVAL_SCORE_COLUMNS if c in fields), None)
+    if img_col is None or score_col is None:
+        raise FigureError(f"--from-eval {table}: needs an image column ({', '.join(EVAL_IMAGE_COLUMNS)}) and a "
+                          f"disagreement column ({', '.join(EVAL_SCORE_COLUMNS)}); it has {', '.join(fields)}")
+    scored = []
+    for k, r in enumerate(rows):
+        try:
+            v = float(r[score_col])
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(v):
+            scored.append((-v, k, r[img_col]))
+    if not scored:
+        raise FigureError(f"--from-eval {table}: no row has a numeric {score_col}")
+    out = []
+    for _, _, name in sorted(scored)[:top]:
+        p = Path(name).expanduser()
+        out.append(str(p if p.is_absolute() or p.exists() else table.parent / p))
+    return out
+
+
 def _read_images(paths: List[Path]) -> List[Tuple[str, "object"]]:
     from ..media.sources import SourceError, read_image
 
@@ -164,7 +213,7 @@ def _from_sidecar(args) -> dict:
     """Read ``--from``: the options, models and images it names, checked against their hashes."""
     from ..render.grid import GridOptions, sha256_file
 
-    given = [k for k in ("model", "baseline", "source", "columns", "dpi", "width", "cam", "cam_layers", "alpha",
+    given = [k for k in ("model", "baseline", "source", "from_eval", "columns", "dpi", "width", "cam", "cam_layers", "alpha",
                          "conf", "iou", "imgsz", "raster_max", "channel_sigmoid", "shuffle")
              if getattr(args, k) not in (None, [])]
     if args.per_image or args.square:
@@ -219,10 +268,14 @@ def run(argv: List[str]) -> int:
         opts, model_spec, base_spec, sources = job["opts"], job["model"], job["baseline"], job["sources"]
         out, also = job["out"], job["also"]
     else:
-        missing = [n for n, v in (("--model", args.model), ("--source", args.source), ("--out", args.out)) if not v]
+        if args.from_eval and args.source:
+            raise FigureError("give either --source or --from-eval, not both")
+        missing = [n for n, v in (("--model", args.model), ("--source", args.source or args.from_eval),
+                                  ("--out", args.out)) if not v]
         if missing:
             raise FigureError(f"{', '.join(missing)} required (or --from SIDECAR)")
-        model_spec, base_spec, sources = args.model, args.baseline, list(args.source)
+        model_spec, base_spec = args.model, args.baseline
+        sources = _eval_sources(args.from_eval, args.top) if args.from_eval else list(args.source)
         out, also = Path(args.out).expanduser(), args.also
         width = args.width or "double"
         if width not in G.WIDTHS_MM:
