@@ -84,7 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--source", required=True,
                     help="an image, a folder of images (natural order: img2 before img10), a video file, "
                          "or a camera index / stream URL together with --max-frames")
-    ap.add_argument("--out", required=True, help="output folder (created when missing)")
+    ap.add_argument("--out", help="output folder (created when missing); not needed with --video")
+    ap.add_argument("--video", metavar="FILE", help="instead: a side-by-side video of --model and --baseline with "
+                    "boxes and the overlay (.mp4: H.264 where OpenCV can, else MPEG-4; .avi: Motion-JPEG)")
     ap.add_argument("--layers", type=_layer_list, action=_ExtendLayers, nargs="+", metavar="L",
                     help="GAM layer indices, e.g. '--layers 19 23' or '--layers 19,23' (default: every GAM layer)")
     ap.add_argument("--gate", choices=("spatial", "channel"), default="spatial",
@@ -674,6 +676,12 @@ def _drawing_image(image: np.ndarray, max_edge: Optional[int]) -> Tuple[np.ndarr
 def run(argv: List[str]) -> int:
     """Run ``gam-viewer export`` with ``argv`` (without the sub-command). Returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.video:
+        from .video import run_video
+
+        return run_video(args)
+    if not args.out:
+        raise ExportError("--out DIR is required (or --video FILE)")
     # everything that does not need a model is checked before one is loaded: options, the
     # source, the output folder, the memory a --full-res figure would take
     if not 0.0 <= args.alpha <= 1.0:

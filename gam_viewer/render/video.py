@@ -1,0 +1,245 @@
+"""Side-by-side videos for talks: the GAM model and the baseline on the same frame, with boxes,
+the chosen overlay and a title strip (numpy + cv2; no Qt, no models run here).
+
+    writer = VideoOut("talk.mp4", fps=25.0, frame_size=(w, h))   # picks a codec, says which
+    writer.write(compose_frame([left, right], overlay_text))
+    writer.close()                                                 # moves the file into place
+
+Codecs: H.264 (``avc1``) in MP4 where the installed OpenCV can encode it; the
+``opencv-python-headless`` wheel usually cannot (no libx264, no usable hardware encoder), and
+then the MP4 gets MPEG-4 Part 2 (``mp4v``) instead, with a message saying so and how to
+re-encode. ``.avi`` gets Motion-JPEG. The file is written under a temporary name in the
+same folder and moved into place at the end: an interrupted export leaves no half video,
+and an existing file is never replaced unless asked.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+
+from ..fsutil import give_default_mode
+from .figures import colormap_lut, draw_boxes, overlay
+
+__all__ = ["VideoOut", "VideoError", "Pane", "compose_frame", "frame_size", "pane_image", "probe_codecs",
+           "CONTAINERS"]
+
+#: container -> codecs to try, best first ("fourcc", "what it is")
+CONTAINERS = {
+    ".mp4": (("avc1", "H.264"), ("mp4v", "MPEG-4 Part 2")),
+    ".m4v": (("avc1", "H.264"), ("mp4v", "MPEG-4 Part 2")),
+    ".mov": (("avc1", "H.264"), ("mp4v", "MPEG-4 Part 2")),
+    ".avi": (("MJPG", "Motion-JPEG"), ("XVID", "MPEG-4 Part 2 (Xvid)")),
+    ".mkv": (("avc1", "H.264"), ("MJPG", "Motion-JPEG")),
+}
+STRIP_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+class VideoError(ValueError):
+    """A video that cannot be written as asked (one line)."""
+
+
+@contextmanager
+def _quiet_stderr():
+    """FFmpeg prints several lines per failed encoder probe on fd 2: hide them during a probe."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _try_open(path: str, fourcc: str, fps: float, size: Tuple[int, int]) -> Optional[cv2.VideoWriter]:
+    with _quiet_stderr():
+        w = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), float(fps), size)
+    if w.isOpened():
+        return w
+    w.release()
+    return None
+
+
+def probe_codecs(suffix: str = ".mp4") -> List[Tuple[str, str, bool]]:
+    """(fourcc, name, works) for each codec tried for ``suffix``, on a tiny temporary file."""
+    out = []
+    for fourcc, name in CONTAINERS.get(suffix.lower(), ()):
+        fd, tmp = tempfile.mkstemp(suffix=suffix)
+        os.close(fd)
+        try:
+            w = _try_open(tmp, fourcc, 25.0, (64, 48))
+            ok = w is not None
+            if w is not None:
+                w.release()
+        finally:
+            os.unlink(tmp)
+        out.append((fourcc, name, ok))
+    return out
+
+
+class VideoOut:
+    """A video file being written: codec chosen for the container, temp name, atomic finish.
+
+    ``message`` says which codec was used and, when H.264 was wanted but not available, what
+    was written instead. ``frame_size`` is (width, height); frames of another size are resized.
+    """
+
+    def __init__(self, path: Union[str, Path], fps: float, frame_size: Tuple[int, int], overwrite: bool = False):
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in CONTAINERS:
+            raise VideoError(f"--video {self.path}: use .mp4 (H.264 where available), .avi (Motion-JPEG), .mov, "
+                             ".m4v or .mkv")
+        if not self.path.parent.is_dir():
+            raise VideoError(f"--video {self.path}: the folder {self.path.parent} does not exist")
+        if self.path.exists() and not overwrite:
+            raise FileExistsError(f"{self.path}: already exists (not overwritten); use --force or another name")
+        if not (fps and 0 < fps <= 1000):
+            raise VideoError(f"frame rate must be in (0, 1000], got {fps}")
+        w, h = (int(v) for v in frame_size)
+        self.size = (w + w % 2, h + h % 2)          # most encoders want even dimensions
+        self.fps = float(fps)
+        self.overwrite = overwrite
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".part{suffix}", dir=self.path.parent)
+        os.close(fd)
+        self._writer = None
+        tried = []
+        for fourcc, name in CONTAINERS[suffix]:
+            self._writer = _try_open(self._tmp, fourcc, self.fps, self.size)
+            if self._writer is not None:
+                self.fourcc, self.codec = fourcc, name
+                break
+            tried.append(f"{name} ({fourcc})")
+        if self._writer is None:
+            os.unlink(self._tmp)
+            raise VideoError(f"--video {self.path}: this OpenCV cannot write {suffix} (tried {', '.join(tried)}); "
+                             "try .avi (Motion-JPEG)")
+        self.fallback = bool(tried)
+        if tried:
+            self.message = (f"{self.path.name}: {', '.join(tried)} is not available in this OpenCV build; wrote "
+                            f"{self.codec} ({self.fourcc}) in {suffix} instead (plays in VLC/ffplay; for browsers "
+                            f"and slides re-encode: ffmpeg -i {self.path.name} -c:v libx264 -pix_fmt yuv420p "
+                            f"{self.path.stem}-h264{suffix})")
+        else:
+            self.message = f"{self.path.name}: {self.codec} ({self.fourcc}), {self.fps:g} fps, {self.size[0]}x{self.size[1]}"
+        self.frames = 0
+
+    def write(self, frame_bgr: np.ndarray) -> None:
+        f = np.ascontiguousarray(frame_bgr)
+        if (f.shape[1], f.shape[0]) != self.size:
+            f = cv2.resize(f, self.size, interpolation=cv2.INTER_AREA)
+        self._writer.write(f)
+        self.frames += 1
+
+    def close(self) -> Path:
+        """Finish the file and move it to its name (never replacing a file unless ``overwrite``)."""
+        self._writer.release()
+        try:
+            if self.frames == 0:
+                raise VideoError(f"--video {self.path}: no frame was written")
+            give_default_mode(self._tmp)
+            if self.overwrite:
+                os.replace(self._tmp, self.path)
+            else:
+                try:
+                    os.link(self._tmp, self.path)
+                except FileExistsError:
+                    raise FileExistsError(f"{self.path}: already exists (not overwritten)") from None
+                except OSError:
+                    if self.path.exists():
+                        raise FileExistsError(f"{self.path}: already exists (not overwritten)") from None
+                    os.replace(self._tmp, self.path)
+        finally:
+            if os.path.exists(self._tmp):
+                os.unlink(self._tmp)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the partial file (after an error or an interruption)."""
+        self._writer.release()
+        if os.path.exists(self._tmp):
+            os.unlink(self._tmp)
+
+
+# ----------------------------------------------------------------------------- frames
+@dataclass
+class Pane:
+    """One side of the video frame: a rendered image and its caption."""
+
+    image_bgr: np.ndarray
+    caption: str
+
+
+def pane_image(image_bgr: np.ndarray, boxes: np.ndarray, labels: Sequence[str], classes: Sequence[int],
+               values: Optional[np.ndarray] = None, vrange: Optional[Tuple[float, float]] = None,
+               cmap: str = "viridis", alpha: float = 0.5) -> np.ndarray:
+    """The frame with an optional heat overlay (a map on the image) and the boxes on top."""
+    out = image_bgr
+    if values is not None:
+        out = overlay(image_bgr, values, cmap, vrange, alpha, channel_order="bgr")
+    return draw_boxes(out, boxes, list(labels), list(classes))
+
+
+def _strip_height(width: int) -> int:
+    return int(max(24, round(width / 48)))
+
+
+def frame_size(image_hw: Tuple[int, int], panes: int) -> Tuple[int, int]:
+    """(width, height) of a composed frame for source frames of ``image_hw``: panes side by
+    side with a gap, under a title strip of two text lines (before even-size padding)."""
+    h, w = image_hw
+    gap = 4 if panes > 1 else 0
+    total_w = panes * w + (panes - 1) * gap
+    return total_w, h + 2 * _strip_height(total_w)
+
+
+def _put(img: np.ndarray, text: str, x: int, y: int, scale: float, max_w: int) -> None:
+    thick = max(1, int(round(scale * 2)))
+    while scale > 0.25:
+        (tw, _), _ = cv2.getTextSize(text, STRIP_FONT, scale, thick)
+        if tw <= max_w:
+            break
+        scale *= 0.9
+    cv2.putText(img, text, (x, y), STRIP_FONT, scale, (255, 255, 255), thick, cv2.LINE_AA)
+
+
+def compose_frame(panes: Sequence[Pane], overlay_text: str = "", cmap: Optional[str] = None) -> np.ndarray:
+    """Panes side by side under a title strip: each pane's caption over it, then one line saying
+    what the overlay is (layer, gate, reduction, colour range) with a small colour bar."""
+    if not panes:
+        raise ValueError("a video frame needs at least one pane")
+    h, w = panes[0].image_bgr.shape[:2]
+    W, H = frame_size((h, w), len(panes))
+    s = _strip_height(W)
+    frame = np.zeros((H, W, 3), np.uint8)
+    frame[:2 * s] = (32, 32, 32)
+    gap = 4 if len(panes) > 1 else 0
+    scale = s / 40.0
+    for k, p in enumerate(panes):
+        img = p.image_bgr
+        if img.shape[:2] != (h, w):
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        x = k * (w + gap)
+        frame[2 * s:, x:x + w] = img
+        _put(frame, p.caption, x + 6, int(s * 0.72), scale, w - 12)
+    bar_w = 0
+    if cmap and overlay_text:
+        bar_w = min(160, W // 5)
+        lut = colormap_lut(cmap)[:, ::-1]
+        ramp = lut[np.linspace(0, 255, bar_w).astype(int)]
+        frame[s + s // 4:2 * s - s // 4, W - bar_w - 6:W - 6] = ramp[None, :, :]
+    if overlay_text:
+        _put(frame, overlay_text, 6, s + int(s * 0.72), scale * 0.9, W - bar_w - 18)
+    return frame
