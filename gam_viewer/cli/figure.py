@@ -23,7 +23,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 __all__ = ["run", "FigureError"]
 
@@ -80,18 +80,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _switch(v: Optional[str]) -> Optional[bool]:
     return None if v is None else v == "on"
-
-
-def _outputs(out: Path, also: List[str]) -> List[Path]:
-    fmt = out.suffix.lower().lstrip(".")
-    if fmt not in ("pdf", "svg", "png"):
-        raise FigureError(f"--out {out}: the figure must end in .pdf, .svg or .png")
-    paths = [out]
-    for f in also:
-        p = out.with_suffix("." + f)
-        if p not in paths:
-            paths.append(p)
-    return paths
 
 
 def _source_paths(sources: List[str]) -> List[Path]:
@@ -160,45 +148,6 @@ def _eval_sources(report: str, top: int) -> List[str]:
         p = Path(name).expanduser()
         out.append(str(p if p.is_absolute() or p.exists() else table.parent / p))
     return out
-
-
-def _read_images(paths: List[Path]) -> List[Tuple[str, "object"]]:
-    from ..media.sources import SourceError, read_image
-
-    out = []
-    for p in paths:
-        try:
-            img, _ = read_image(p)
-        except SourceError as exc:
-            raise FigureError(f"--source: {exc}") from None
-        out.append((p.name, img))
-    return out
-
-
-def _command(opts, model: str, baseline: Optional[str], sources: List[str], out: Path, also: List[str]) -> str:
-    """The full ``gam-viewer figure`` command that makes this figure (every option spelled out)."""
-    argv = ["gam-viewer", "figure", "--model", model]
-    if baseline:
-        argv += ["--baseline", baseline]
-    argv += ["--source", *sources, "--columns", ",".join(opts.columns), "--out", str(out)]
-    if also:
-        argv += ["--also", *also]
-    argv += ["--dpi", str(opts.dpi), "--width", str(opts.width), "--cam", opts.cam, "--alpha", f"{opts.alpha:g}",
-             "--conf", f"{opts.conf:g}", "--iou", f"{opts.iou:g}"]
-    if opts.per_image:
-        argv.append("--per-image")
-    if opts.cam_layers:
-        argv += ["--cam-layers", *map(str, opts.cam_layers)]
-    if opts.imgsz:
-        argv += ["--imgsz", str(opts.imgsz)]
-    if opts.square:
-        argv.append("--square")
-    if opts.raster_max:
-        argv += ["--raster-max", str(opts.raster_max)]
-    for name, v in (("--channel-sigmoid", opts.channel_sigmoid), ("--shuffle", opts.shuffle)):
-        if v is not None:
-            argv += [name, "on" if v else "off"]
-    return shlex.join(argv)
 
 
 def _check_free(paths: List[Path], force: bool) -> None:
@@ -289,7 +238,7 @@ def run(argv: List[str]) -> int:
                              conf=0.25 if args.conf is None else args.conf, iou=0.45 if args.iou is None else args.iou,
                              imgsz=args.imgsz, square=args.square, channel_sigmoid=_switch(args.channel_sigmoid),
                              shuffle=_switch(args.shuffle), raster_max=args.raster_max)
-    paths = _outputs(out, also)
+    paths = G.output_paths(out, also)
     sidecar_path = out.with_suffix(".json")
     if not out.parent.is_dir():
         raise FigureError(f"--out {out}: the folder {out.parent} does not exist")
@@ -303,67 +252,44 @@ def run(argv: List[str]) -> int:
     columns = G.parse_columns(args.columns) if (not args.from_json and args.columns) else \
         (G.parse_columns(opts.columns) if opts.columns else None)
     image_paths = _source_paths(sources)
-    images = _read_images(image_paths)
-
-    from ..inference import load_model
-
-    model = load_model(model_spec, device=args.device, channel_sigmoid=opts.channel_sigmoid, shuffle=opts.shuffle)
-    baseline = load_model(base_spec, device=args.device, channel_sigmoid=opts.channel_sigmoid,
-                          shuffle=opts.shuffle) if base_spec else None
-    if columns is None:   # the default: input, the CAMs, every GAM layer's spatial gate
-        names = ["input"] + (["baseline-cam"] if baseline is not None else []) + ["model-cam"]
-        names += [f"L{info.index}" for info in model.model.gam_layers()]
-        columns = G.parse_columns(names)
-    opts.columns = [c.spec for c in columns]
-    if opts.imgsz is not None:
-        from ..inference.letterbox import check_imgsz
-
-        try:
-            for d in (model, baseline):
-                if d is not None:
-                    check_imgsz(opts.imgsz, d.stride)
-        except ValueError as exc:
-            raise FigureError(f"--imgsz: {exc}") from None
-
-    bar = _progress(len(images), args.quiet)
+    bar = _progress(len(image_paths), args.quiet)
     try:
-        grid, targets = G.build_figure(columns, model, model_spec, baseline, base_spec, images, opts,
-                                       progress=lambda i, n: bar.update(1))
+        grid, written, sidecar_path = G.write_figure(
+            out, model_spec, base_spec, image_paths, opts, columns=columns, also=also, overwrite=args.force,
+            device=args.device, invoked="gam-viewer figure " + shlex.join(argv), progress=lambda i, n: bar.update(1))
     finally:
         bar.close()
-    from ..fsutil import write_atomic
-
-    written = []
-    for p in paths:
-        write_atomic(p, G.figure_bytes(grid, p.suffix, opts.dpi), overwrite=args.force)
-        written.append(p)
-    command = _command(opts, model_spec, base_spec, [str(p) for p in sources], out, also)
-    record = G.sidecar(opts, model, model_spec, baseline, base_spec, image_paths, [im for _, im in images], grid,
-                       targets, written, command)
-    record["invoked"] = "gam-viewer figure " + shlex.join(argv)
-    write_atomic(sidecar_path, (json.dumps(record, indent=2) + "\n").encode("utf-8"), overwrite=args.force)
     if not args.quiet:
         w, h = grid.size_mm
-        print(f"wrote {', '.join(str(p) for p in written)} ({len(images)} rows x {len(columns)} columns, "
+        print(f"wrote {', '.join(str(p) for p in written)} ({len(image_paths)} rows x {len(grid.columns)} columns, "
               f"{w:.0f} x {h:.0f} mm) and {sidecar_path}")
         for sc in grid.scales.values():
             print(f"  scale: {sc.describe()}")
     return 0
 
 
-class _NoBar:
+class _LazyBar:
+    """A tqdm bar on stderr that appears with the first finished row (errors before it stay one line)."""
+
+    def __init__(self, total: int, quiet: bool):
+        self.total, self.quiet, self.bar = total, quiet, None
+
     def update(self, n: int = 1) -> None:
-        pass
+        if self.quiet:
+            return
+        if self.bar is None:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                self.quiet = True
+                return
+            self.bar = tqdm(total=self.total, file=sys.stderr, unit="image", desc="figure", dynamic_ncols=True)
+        self.bar.update(n)
 
     def close(self) -> None:
-        pass
+        if self.bar is not None:
+            self.bar.close()
 
 
-def _progress(total: int, quiet: bool):
-    if quiet:
-        return _NoBar()
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _NoBar()
-    return tqdm(total=total, file=sys.stderr, unit="image", desc="figure", dynamic_ncols=True)
+def _progress(total: int, quiet: bool) -> _LazyBar:
+    return _LazyBar(total, quiet)

@@ -309,6 +309,7 @@ class GridFigure:
     scales: Dict[str, Scale]
     images: list                                                       # AxesImage artists (interpolation per format)
     notes: List[str]
+    columns: List[Column] = field(default_factory=list)
 
 
 def _mm(v: float) -> float:
@@ -476,7 +477,7 @@ def render_grid(columns: Sequence[Column], rows: Sequence[Row], *, width: Union[
         y_text = top + grid_h + 0.07 + bar_band + 0.05
         fig.text(0.05 / W, 1.0 - y_text / H, "\n".join(text_lines), ha="left", va="top", fontsize=_SMALL_PT,
                  family=_FONT, linespacing=1.2, color="#333333")
-    return GridFigure(fig, (width_mm, H * 25.4), cells, colorbars, scales, images, list(notes))
+    return GridFigure(fig, (width_mm, H * 25.4), cells, colorbars, scales, images, list(notes), list(columns))
 
 
 def figure_bytes(grid: GridFigure, fmt: str, dpi: int = 300) -> bytes:
@@ -721,3 +722,129 @@ def build_figure(columns: Sequence[Column], model, model_spec: str, baseline, ba
     grid = render_grid(columns, rows, width=opts.width, per_image=opts.per_image, alpha=opts.alpha, titles=titles,
                        notes=notes, cam_label=cam_label, raster_max=opts.raster_max)
     return grid, targets
+
+
+# ----------------------------------------------------------------------------- one call: files on disk
+def read_images(paths: Sequence[Union[str, Path]]) -> List[Tuple[str, np.ndarray]]:
+    """(file name, BGR image) of each path; GridError names an unreadable one."""
+    from ..media.sources import SourceError, read_image
+
+    out = []
+    for p in paths:
+        try:
+            img, _ = read_image(p)
+        except SourceError as exc:
+            raise GridError(f"--source: {exc}") from None
+        out.append((Path(p).name, img))
+    return out
+
+
+def output_paths(out: Union[str, Path], also: Sequence[str] = ()) -> List[Path]:
+    """The figure files: ``out`` and the same stem in each of ``also``'s formats."""
+    out = Path(out)
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise GridError(f"--out {out}: the figure must end in .pdf, .svg or .png")
+    paths = [out]
+    for f in also:
+        f = str(f).lower().lstrip(".")
+        if f not in FORMATS:
+            raise GridError(f"--also {f}: use pdf, svg or png")
+        p = out.with_suffix("." + f)
+        if p not in paths:
+            paths.append(p)
+    return paths
+
+
+def command_line(opts: GridOptions, model: str, baseline: Optional[str], sources: Sequence[Union[str, Path]],
+                 out: Union[str, Path], also: Sequence[str] = ()) -> str:
+    """The full ``gam-viewer figure`` command that makes this figure (every option spelled out)."""
+    import shlex
+
+    argv = ["gam-viewer", "figure", "--model", str(model)]
+    if baseline:
+        argv += ["--baseline", str(baseline)]
+    argv += ["--source", *map(str, sources), "--columns", ",".join(opts.columns), "--out", str(out)]
+    if also:
+        argv += ["--also", *also]
+    argv += ["--dpi", str(opts.dpi), "--width", str(opts.width), "--cam", opts.cam, "--alpha", f"{opts.alpha:g}",
+             "--conf", f"{opts.conf:g}", "--iou", f"{opts.iou:g}"]
+    if opts.per_image:
+        argv.append("--per-image")
+    if opts.cam_layers:
+        argv += ["--cam-layers", *map(str, opts.cam_layers)]
+    if opts.imgsz:
+        argv += ["--imgsz", str(opts.imgsz)]
+    if opts.square:
+        argv.append("--square")
+    if opts.raster_max:
+        argv += ["--raster-max", str(opts.raster_max)]
+    for name, v in (("--channel-sigmoid", opts.channel_sigmoid), ("--shuffle", opts.shuffle)):
+        if v is not None:
+            argv += [name, "on" if v else "off"]
+    return shlex.join(argv)
+
+
+def default_columns(model, baseline) -> List[Column]:
+    """input, the CAMs of both models, and every GAM layer's spatial gate."""
+    names = ["input"] + (["baseline-cam"] if baseline is not None else []) + ["model-cam"]
+    names += [f"L{info.index}" for info in model.model.gam_layers()]
+    return parse_columns(names)
+
+
+def write_figure(out: Union[str, Path], model_spec: str, baseline_spec: Optional[str],
+                 image_paths: Sequence[Union[str, Path]], opts: GridOptions, *,
+                 columns: Optional[Sequence[Column]] = None, also: Sequence[str] = (), overwrite: bool = False,
+                 device: str = "cpu", invoked: Optional[str] = None, progress=None,
+                 models: Optional[tuple] = None) -> Tuple[GridFigure, List[Path], Path]:
+    """Load the models, make the grid, write ``out`` (+ ``also`` formats) and the sidecar ``<stem>.json``.
+
+    Used by ``gam-viewer figure`` and the window's *Export > Figure grid*. Nothing is replaced
+    unless ``overwrite``; checked before any model runs. ``models``: already loaded
+    (model, baseline) detectors to use instead of loading ``model_spec`` / ``baseline_spec``.
+    Returns (figure, written files, sidecar path).
+    """
+    import json
+
+    from ..fsutil import write_atomic
+
+    out = Path(out)
+    paths = output_paths(out, also)
+    side_path = out.with_suffix(".json")
+    if not out.parent.is_dir():
+        raise GridError(f"--out {out}: the folder {out.parent} does not exist")
+    if not overwrite:
+        for p in paths + [side_path]:
+            if p.exists():
+                raise FileExistsError(f"{p}: already exists (not overwritten); use --force or another --out")
+    images = read_images(image_paths)
+    if models is not None:
+        model, baseline = models
+    else:
+        from ..inference import load_model
+
+        model = load_model(model_spec, device=device, channel_sigmoid=opts.channel_sigmoid, shuffle=opts.shuffle)
+        baseline = load_model(baseline_spec, device=device, channel_sigmoid=opts.channel_sigmoid,
+                              shuffle=opts.shuffle) if baseline_spec else None
+    columns = list(columns) if columns else default_columns(model, baseline)
+    opts.columns = [c.spec for c in columns]
+    if opts.imgsz is not None:
+        from ..inference.letterbox import check_imgsz
+
+        try:
+            for d in (model, baseline):
+                if d is not None:
+                    check_imgsz(opts.imgsz, d.stride)
+        except ValueError as exc:
+            raise GridError(f"--imgsz: {exc}") from None
+    grid, targets = build_figure(columns, model, model_spec, baseline, baseline_spec, images, opts, progress)
+    written = []
+    for p in paths:
+        write_atomic(p, figure_bytes(grid, p.suffix, opts.dpi), overwrite=overwrite)
+        written.append(p)
+    command = command_line(opts, model_spec, baseline_spec, image_paths, out, [p.suffix[1:] for p in paths[1:]])
+    record = sidecar(opts, model, model_spec, baseline, baseline_spec, image_paths, [im for _, im in images], grid,
+                     targets, written, command)
+    record["invoked"] = invoked or command
+    write_atomic(side_path, (json.dumps(record, indent=2) + "\n").encode("utf-8"), overwrite=overwrite)
+    return grid, written, side_path
