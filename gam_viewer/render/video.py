@@ -28,7 +28,7 @@ import numpy as np
 from ..fsutil import give_default_mode
 from .figures import colormap_lut, draw_boxes, overlay
 
-__all__ = ["VideoOut", "VideoError", "Pane", "compose_frame", "frame_size", "pane_image", "probe_codecs",
+__all__ = ["VideoOut", "VideoError", "VideoJob", "export_video", "Pane", "compose_frame", "frame_size", "pane_image", "probe_codecs",
            "CONTAINERS"]
 
 #: container -> codecs to try, best first ("fourcc", "what it is")
@@ -243,3 +243,162 @@ def compose_frame(panes: Sequence[Pane], overlay_text: str = "", cmap: Optional[
     if overlay_text:
         _put(frame, overlay_text, 6, s + int(s * 0.72), scale * 0.9, W - bar_w - 18)
     return frame
+
+
+# ----------------------------------------------------------------------------- the whole export
+@dataclass
+class VideoJob:
+    """What a side-by-side video shows (CLI ``export --video`` and the window's *Export > Video*)."""
+
+    source: Union[str, Path]
+    out: Union[str, Path]
+    model: str                              # left pane (GAM model)
+    baseline: Optional[str] = None          # right pane
+    overlay: str = "gate"                   # "gate" | "eigen" | "grad" | "none"
+    layer: Optional[int] = None             # gate overlay: GAM layer (None: the first one)
+    gate: str = "spatial"
+    reduce: Union[str, int] = "mean"
+    cam_layers: Optional[List[int]] = None  # the GAM model's CAM layers
+    cmap: str = "viridis"
+    alpha: float = 0.5
+    vrange: Optional[Tuple[float, float]] = None   # gate overlay: fixed range (None: per frame, said on the frame)
+    conf: float = 0.25
+    iou: float = 0.45
+    imgsz: Optional[int] = None
+    square: bool = False
+    every: int = 1
+    max_frames: Optional[int] = None
+    overwrite: bool = False
+    device: str = "cpu"
+    channel_sigmoid: Optional[bool] = None
+    shuffle: Optional[bool] = None
+
+
+IMAGE_FPS = 25.0
+
+
+def _short(spec: str) -> str:
+    p = Path(spec)
+    return p.stem if p.suffix else spec
+
+
+def export_video(job: VideoJob, progress=None, on_open=None, warn=None, cancelled=None, models=None) -> "VideoOut":
+    """Write ``job.out``; returns the closed :class:`VideoOut` (``message``, ``frames``, ``size``, ``fps``).
+
+    ``on_open(writer, total)`` is called once the codec is chosen; ``progress(done, total)``
+    after each frame; ``warn(text)`` for a frame that cannot be read; ``cancelled()`` is polled
+    between frames (True: stop, nothing is written). ``models``: already loaded (model, baseline).
+    Raises ValueError / FileExistsError with one-line messages.
+    """
+    from ..inference import load_model
+    from ..inference.cam import eigen_cam, grad_cam
+    from ..media.sources import SourceError, open_source
+    from .figures import value_range
+
+    out = Path(job.out).expanduser()
+    if out.exists() and not job.overwrite:
+        raise FileExistsError(f"{out}: already exists (not overwritten); use --force or another name")
+    if job.overlay not in ("gate", "eigen", "grad", "none"):
+        raise VideoError(f"overlay must be gate, eigen, grad or none, got {job.overlay!r}")
+    if not 0.0 <= job.alpha <= 1.0:
+        raise VideoError(f"--alpha must be in [0, 1], got {job.alpha}")
+    if job.vrange is not None and not job.vrange[0] < job.vrange[1]:
+        raise VideoError(f"--vrange needs LOW < HIGH, got {job.vrange[0]} {job.vrange[1]}")
+    if job.every < 1:
+        raise VideoError(f"--every must be at least 1, got {job.every}")
+    try:
+        src = open_source(job.source)
+    except SourceError as exc:
+        raise VideoError(f"--source: {exc}") from None
+    if src.live:
+        src.close()
+        raise VideoError(f"--source {job.source}: a live source has no end; record it to a file first")
+    try:
+        if models is not None:
+            det, base = models
+        else:
+            det = load_model(job.model, device=job.device, channel_sigmoid=job.channel_sigmoid, shuffle=job.shuffle)
+            base = load_model(job.baseline, device=job.device, channel_sigmoid=job.channel_sigmoid,
+                              shuffle=job.shuffle) if job.baseline else None
+        gam_layers = [info.index for info in det.model.gam_layers()]
+        layer = None
+        if job.overlay == "gate" and gam_layers:
+            layer = gam_layers[0] if job.layer is None else job.layer
+            if layer not in gam_layers:
+                raise VideoError(f"--layers: {layer} is not a GAM layer of {job.model} "
+                                 f"(its GAM layers: {', '.join(map(str, gam_layers))})")
+    except BaseException:
+        src.close()
+        raise
+    imgsz = job.imgsz or det.default_imgsz
+    base_imgsz = job.imgsz or (base.default_imgsz if base else imgsz)
+    fps = ((src.fps or IMAGE_FPS) if src.kind == "video" else IMAGE_FPS) / job.every
+    total = src.count
+    if total is not None:
+        total = -(-total // job.every)
+        if job.max_frames:
+            total = min(total, job.max_frames)
+    names = (_short(job.model), _short(job.baseline) if job.baseline else None)
+    auto = not job.square
+    writer: Optional[VideoOut] = None
+    done = index = 0
+    try:
+        while not (job.max_frames and done >= job.max_frames):
+            if cancelled is not None and cancelled():
+                raise VideoError(f"{out.name}: cancelled, nothing written")
+            try:
+                frame = src.read()
+            except SourceError as exc:
+                if warn is not None:
+                    warn(str(exc))
+                if src.kind == "video":
+                    break
+                continue
+            if frame is None:
+                break
+            index += 1
+            if (index - 1) % job.every:
+                continue
+            img = frame.image
+            panes, over = [], ""
+            for role, d, size, name in (("GAM", det, imgsz, names[0]), ("baseline", base, base_imgsz, names[1])):
+                if d is None:
+                    continue
+                res = d.predict(img, job.conf, job.iou, size, auto=auto)
+                values, vr = None, None
+                layers = job.cam_layers if d is det else None
+                if job.overlay == "eigen":
+                    values, vr = eigen_cam(d, img, layers, imgsz=size, auto=auto).image_map(), (0.0, 1.0)
+                    over = f"overlay: EigenCAM of each model (relative: 0..1 per frame), {job.cmap}"
+                elif job.overlay == "grad" and len(res):
+                    values, vr = grad_cam(d, img, res, 0, layers).image_map(), (0.0, 1.0)
+                    over = f"overlay: Grad-CAM of each model's top box (relative: 0..1 per frame), {job.cmap}"
+                elif layer is not None and d is det:
+                    values = res.attention_at(layer).image_map(job.reduce, job.gate)
+                    vr = job.vrange or value_range(values)
+                    what = f"channel {job.reduce}" if isinstance(job.reduce, int) else f"{job.reduce} over channels"
+                    over = (f"overlay: GAM layer {layer} {job.gate} gate ({what}), "
+                            f"{'fixed' if job.vrange else 'per-frame'} range [{vr[0]:.3g}, {vr[1]:.3g}], {job.cmap}")
+                n = min(len(res), 100)
+                pane = pane_image(img, res.boxes[:n], [res.label(k) for k in range(n)], res.classes[:n], values, vr,
+                                  job.cmap, job.alpha)
+                panes.append(Pane(pane, f"{role}: {name} - {len(res)} box{'es' if len(res) != 1 else ''}"))
+            composed = compose_frame(panes, over or "overlay: none (boxes only)", job.cmap if over else None)
+            if writer is None:
+                writer = VideoOut(out, fps, frame_size(img.shape[:2], len(panes)), overwrite=job.overwrite)
+                if on_open is not None:
+                    on_open(writer, total)
+            writer.write(composed)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        src.close()
+    if writer is None:
+        raise VideoError(f"--source {job.source}: no frame could be read")
+    writer.close()
+    return writer
