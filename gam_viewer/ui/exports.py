@@ -62,6 +62,7 @@ class Exporter:
         self.win = window
         self.source_resolution = False    # File ▸ Export ▸ Screenshots at the source's resolution
         self.folder: Optional[str] = None
+        self._background = None           # background_exports.BackgroundExports, made on first use
 
     @property
     def panel(self):
@@ -251,3 +252,18 @@ class Exporter:
         else:
             self.win.report(f"saved {len(paths)} files in {paths[0].parent}: {', '.join(p.name for p in paths)}")
         return paths
+
+    # ------------------------------------------------------------------ figure grid and video (a worker thread)
+    @property
+    def background(self):
+        if self._background is None:
+            from .background_exports import BackgroundExports
+
+            self._background = BackgroundExports(self.win)
+        return self._background
+
+    def figure_grid_dialog(self) -> bool:
+        return self.background.figure_grid_dialog()
+
+    def video_dialog(self) -> bool:
+        return self.background.video_dialog()

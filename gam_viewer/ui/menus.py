@@ -63,6 +63,11 @@ def build_menus(win: QMainWindow) -> SimpleNamespace:
     a.export_overlays = act(e, "&Overlays shown (gate or CAM)…", lambda: ex.export_dialog("overlays"),
                             "Ctrl+Shift+H")
     a.export_chart = act(e, "&Channel chart (PNG and CSV)…", lambda: ex.export_dialog("chart"), "Ctrl+Shift+K")
+    e.addSeparator()
+    a.export_grid = act(e, "&Figure grid…", ex.figure_grid_dialog, tip="The open images as rows, CAM and GAM "
+                        "layers as columns, one colour scale per quantity (PDF / SVG / PNG + JSON sidecar)")
+    a.export_video = act(e, "&Video…", ex.video_dialog, tip="Both panes side by side with boxes and the overlay, "
+                         "as MP4 or AVI (choose again while it runs to cancel)")
     m.addSeparator()
     a.quit = act(m, "&Quit", win.close, QKeySequence.StandardKey.Quit)
 
