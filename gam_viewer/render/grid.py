@@ -220,7 +220,7 @@ def _num(v: float) -> str:
 
 def _scale_label(key: str, cam_label: str) -> str:
     if key == "cam":
-        return f"{cam_label} (relative)"
+        return f"{cam_label}, relative"
     gate, _, std = key.partition(":")
     return f"{gate} gate" + (" (std over channels)" if std else "")
 
@@ -718,7 +718,8 @@ def build_figure(columns: Sequence[Column], model, model_spec: str, baseline, ba
         notes.append(f"CAM: {what}, layers {'; '.join(layers) or 'feeding Detect'}; grad-cam scales each map to "
                      "[0, 1] on the network input, so CAM values are relative")
     notes.append(f"image size {size}, {'square' if opts.square else 'minimal-padding'} letterbox (padding cropped), "
-                 f"conf {opts.conf:g}, IoU {opts.iou:g}; heat maps drawn at opacity {opts.alpha:g} over the image")
+                 f"conf {opts.conf:g}, IoU {opts.iou:g}; heat maps drawn at opacity {opts.alpha:g} over the image"
+                 + (f"; images longer than {opts.raster_max} px downsampled" if opts.raster_max else ""))
     grid = render_grid(columns, rows, width=opts.width, per_image=opts.per_image, alpha=opts.alpha, titles=titles,
                        notes=notes, cam_label=cam_label, raster_max=opts.raster_max)
     return grid, targets
