@@ -54,7 +54,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .figures import box_colour, colour_index
+from .figures import colour_index
+from .palette import class_rgb
 
 __all__ = [
     "GridError", "Column", "Cell", "Row", "Scale", "GridFigure", "GridOptions", "parse_columns",
@@ -433,7 +434,7 @@ def render_grid(columns: Sequence[Column], rows: Sequence[Row], *, width: Union[
             for k in range(n):
                 x1, y1, x2, y2 = (float(v) for v in cell.boxes[k])
                 c = cell.classes[k] if k < len(cell.classes) else 0
-                colour = tuple(v / 255 for v in box_colour(c)[::-1])
+                colour = tuple(v / 255 for v in class_rgb(c))
                 ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=lw))
                 if n <= MAX_LABELLED_BOXES and k < len(cell.labels) and cell.labels[k]:
                     ax.text(x1, y1, cell.labels[k], fontsize=3.5, family=_FONT, color="white", ha="left",

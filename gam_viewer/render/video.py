@@ -26,7 +26,9 @@ import cv2
 import numpy as np
 
 from ..fsutil import give_default_mode
-from .figures import colormap_lut, draw_boxes, overlay
+from .boxes import draw_boxes
+from .colormaps import colormap_lut
+from .figures import overlay
 
 __all__ = ["VideoOut", "VideoError", "VideoJob", "export_video", "Pane", "compose_frame", "frame_size", "pane_image", "probe_codecs",
            "CONTAINERS"]

@@ -85,8 +85,8 @@ def figure_request(win, columns: str, out: str, overwrite: bool = False) -> dict
 
 def video_request(win, out: str, overwrite: bool = False):
     """A :class:`gam_viewer.render.video.VideoJob` for the open video with the overlay now shown."""
+    from ..render.colormaps import COLORMAPS, DEFAULT_COLORMAP
     from ..render.video import VideoJob
-    from .overlay import export_cmap
 
     gam, base = _model(win, "gam"), _model(win, "baseline")
     if gam is None:
@@ -103,12 +103,12 @@ def video_request(win, out: str, overwrite: bool = False):
     elif panel.selected is not None and panel.selected[0] == "gam":
         overlay, layer = "gate", int(panel.selected[1])
         reduce = panel.channels.get(panel.selected, 0) if panel.reduce_kind == "channel" else panel.reduce_kind
-    style = panel.style
+    st = panel.state
     p = win.pipeline.params
     return VideoJob(source=str(spec), out=out, model=gam.source, baseline=base.source if base is not None else None,
-                    overlay=overlay, layer=layer, gate=panel.gate, reduce=reduce, cmap=export_cmap(style.cmap),
-                    alpha=float(style.opacity),
-                    vrange=tuple(style.fixed) if style.range_mode == "fixed" and style.fixed else None,
+                    overlay=overlay, layer=layer, gate=panel.gate, reduce=reduce,
+                    cmap=st.cmap if st.cmap in COLORMAPS else DEFAULT_COLORMAP, alpha=float(st.opacity),
+                    vrange=tuple(st.fixed) if st.range_mode == "fixed" and st.fixed else None,
                     conf=float(p.conf), iou=float(p.iou), imgsz=int(p.imgsz), overwrite=overwrite,
                     device=gam.device, channel_sigmoid=gam.channel_sigmoid, shuffle=gam.shuffle)
 
