@@ -325,8 +325,21 @@ def _wrap_lines(text: str, width_in: float, pt: float) -> List[str]:
     chars = max(8, int(width_in * 72 / (0.55 * pt)))
     out: List[str] = []
     for para in text.split("\n"):
-        out += textwrap.wrap(para, chars) or [""]
+        out += textwrap.wrap(para, chars, break_on_hyphens=False) or [""]
     return out
+
+
+def _fit_label(text: str, height_in: float, pt: float) -> Tuple[str, float]:
+    """A row label that fits along a row ``height_in`` tall: smaller type, then shortened with an ellipsis."""
+    def length(t: str, p: float) -> float:
+        return len(t) * 0.55 * p / 72
+
+    for p in (pt, pt * 0.85, pt * 0.7):
+        if length(text, p) <= height_in * 0.95:
+            return text, p
+    p = pt * 0.7
+    keep = max(3, int(height_in * 0.95 / (0.55 * p / 72)) - 1)
+    return text[:keep] + "\u2026", p
 
 
 def render_grid(columns: Sequence[Column], rows: Sequence[Row], *, width: Union[str, float] = "double",
@@ -370,14 +383,16 @@ def render_grid(columns: Sequence[Column], rows: Sequence[Row], *, width: Union[
     cell_w = (W - left - right - (ncol - 1) * hgap) / ncol
     if cell_w < 0.25:
         raise GridError(f"{ncol} columns do not fit in {width_mm:g} mm (try --width double or fewer columns)")
-    titles = ["\n".join(_wrap_lines(t, cell_w, _TITLE_PT)) for t in titles]
+    title_pt = _TITLE_PT if cell_w >= 0.9 else 5.5
+    titles = ["\n".join(_wrap_lines(t, cell_w, title_pt)) for t in titles]
     n_title_lines = max(t.count("\n") + 1 for t in titles)
-    top = _pt(_TITLE_PT) * 1.25 * n_title_lines + 0.05
+    top = _pt(title_pt) * 1.25 * n_title_lines + 0.05
     row_h = [cell_w * r.image_bgr.shape[0] / r.image_bgr.shape[1] for r in rows]
     grid_h = sum(row_h) + vgap * (len(rows) - 1)
     # colour bars: one slot per scale, each a label, the bar and its ticks
     slot = (W - left - right) / max(len(scales), 1)
-    bar_labels = {k: "\n".join(_wrap_lines(sc.label + (" - per-image scaling" if sc.per_image else ""),
+    bar_labels = {k: "\n".join(_wrap_lines(sc.label + (" - per-image scaling (each row's own range)"
+                                                         if sc.per_image else ""),
                                             slot * 0.95, _SMALL_PT)) for k, sc in scales.items()}
     bar_lines = max([t.count("\n") + 1 for t in bar_labels.values()] or [1])
     bar_band = (_pt(_SMALL_PT) * 1.3 * bar_lines + 0.065 + _pt(_SMALL_PT) * 1.6) if scales else 0.0
@@ -386,7 +401,7 @@ def render_grid(columns: Sequence[Column], rows: Sequence[Row], *, width: Union[
         text_lines += _wrap_lines(sc.describe(), W - 0.1, _SMALL_PT)
     for n in notes:
         text_lines += _wrap_lines(n, W - 0.1, _SMALL_PT)
-    text_h = _pt(_SMALL_PT) * 1.3 * len(text_lines) + 0.04
+    text_h = _pt(_SMALL_PT) * 1.22 * len(text_lines) + 0.04
     H = top + grid_h + 0.07 + bar_band + 0.05 + text_h
 
     fig = Figure(figsize=(W, H), dpi=100, facecolor="white")
@@ -401,12 +416,13 @@ def render_grid(columns: Sequence[Column], rows: Sequence[Row], *, width: Union[
     for j, t in enumerate(titles):
         x = left + j * (cell_w + hgap)
         fig.text((x + cell_w / 2) / W, 1.0 - (top - 0.03) / H, t, ha="center", va="bottom",
-                 fontsize=_TITLE_PT, family=_FONT, linespacing=1.1)
+                 fontsize=title_pt, family=_FONT, linespacing=1.1)
     for i, row in enumerate(rows):
         h = row_h[i]
         ih, iw = row.image_bgr.shape[:2]
-        fig.text((left - 0.04) / W, 1.0 - (y + h / 2) / H, row.label, rotation=90, ha="right", va="center",
-                 fontsize=_TITLE_PT, family=_FONT)
+        label, label_pt = _fit_label(row.label, h, title_pt)
+        fig.text((left - 0.04) / W, 1.0 - (y + h / 2) / H, label, rotation=90, ha="right", va="center",
+                 fontsize=label_pt, family=_FONT)
         for j, (col, cell) in enumerate(zip(columns, row.cells)):
             x = left + j * (cell_w + hgap)
             ax = fig.add_axes(frac(x, y, cell_w, h))
@@ -462,7 +478,7 @@ def render_grid(columns: Sequence[Column], rows: Sequence[Row], *, width: Union[
             cax.tick_params(labelsize=_SMALL_PT, length=2, width=0.4, pad=1)
             if sc.per_image:
                 ticks = [-1, 0, 1] if sc.signed else [0, 1]
-                cb.set_ticks(ticks, labels=["-max|v|", "0", "max|v|"] if sc.signed else ["row min", "row max"])
+                cb.set_ticks(ticks, labels=["-max", "0", "max"] if sc.signed else ["min", "max"])
             else:
                 from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
