@@ -308,15 +308,15 @@ def test_from_refuses_a_changed_image(tmp_path, capsys):
 
 
 def test_from_eval_picks_the_most_disagreeing_images(tmp_path):
-    from gam_viewer.cli.figure import FigureError, _eval_sources
+    from gam_viewer.cli.figure import FigureError, eval_sources
 
     (tmp_path / "per_image.csv").write_text("image,disagreement,tp\n"
                                             "a.jpg,0.1,3\nb.jpg,0.9,1\nc.jpg,nan,0\nd.jpg,0.5,2\n")
-    got = _eval_sources(str(tmp_path), 2)
+    got = eval_sources(str(tmp_path), 2)
     assert [Path(p).name for p in got] == ["b.jpg", "d.jpg"]
     assert Path(got[0]).parent == tmp_path          # relative names are relative to the report
     (tmp_path / "per_image.csv").write_text("image,score\na.jpg,1\n")
     with pytest.raises(FigureError, match="disagreement"):
-        _eval_sources(str(tmp_path), 2)
+        eval_sources(str(tmp_path), 2)
     with pytest.raises(FigureError, match="per_image.csv"):
-        _eval_sources(str(tmp_path / "none"), 2)
+        eval_sources(str(tmp_path / "none"), 2)

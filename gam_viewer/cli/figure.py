@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-__all__ = ["run", "FigureError"]
+__all__ = ["run", "FigureError", "eval_sources"]
 
 
 class FigureError(ValueError):
@@ -110,7 +110,7 @@ EVAL_IMAGE_COLUMNS = ("path", "image", "file", "image_path")
 EVAL_SCORE_COLUMNS = ("disagreement", "disagreement_score", "disagree")
 
 
-def _eval_sources(report: str, top: int) -> List[str]:
+def eval_sources(report: str, top: int) -> List[str]:
     """The ``top`` images of an eval report's per_image.csv with the highest disagreement score."""
     import csv
     import math
@@ -224,7 +224,7 @@ def run(argv: List[str]) -> int:
         if missing:
             raise FigureError(f"{', '.join(missing)} required (or --from SIDECAR)")
         model_spec, base_spec = args.model, args.baseline
-        sources = _eval_sources(args.from_eval, args.top) if args.from_eval else list(args.source)
+        sources = eval_sources(args.from_eval, args.top) if args.from_eval else list(args.source)
         out, also = Path(args.out).expanduser(), args.also
         width = args.width or "double"
         if width not in G.WIDTHS_MM:
