@@ -184,6 +184,15 @@ def test_svg_parses_as_xml_with_text_elements_and_the_width():
     assert any("sample.jpg" in t for t in texts) and any("circle 0.91" in t for t in texts)
     assert len(list(root.iter(ns + "image"))) >= 3
     assert len(list(root.iter(ns + "path"))) > 0     # the box is a vector rectangle
+    assert data == G.figure_bytes(grid, "svg"), "SVG bytes are deterministic (no date, fixed ids)"
+
+
+def test_width_in_mm_and_bad_widths():
+    grid = _synthetic_grid(120)
+    assert grid.size_mm[0] == 120.0
+    for bad in ("triple", 10, "-5"):
+        with pytest.raises(G.GridError, match="width"):
+            _synthetic_grid(bad)
 
 
 def test_unknown_format_and_bad_dpi_are_refused():
