@@ -167,7 +167,11 @@ def test_pdf_is_one_page_of_the_width_with_vector_text_and_native_images():
     assert float(page.mediabox.height) / 72 * 25.4 == pytest.approx(grid.size_mm[1], abs=0.1)
     text = page.extract_text()
     assert "sample.jpg" in text and "circle 0.91" in text and "spatial gate" in text   # text, not paths
-    sizes = [im.image.size for im in page.images]
+    # image sizes from the XObject dictionaries (not decoded: Ultralytics, imported by other tests,
+    # patches PIL.Image.open in a way pypdf's decoder trips over)
+    xobjects = page["/Resources"]["/XObject"].get_object()
+    sizes = [(int(x["/Width"]), int(x["/Height"])) for x in (xobjects[k].get_object() for k in xobjects)
+             if x.get("/Subtype") == "/Image"]
     assert sizes.count((150, 90)) == 3, f"heat images not embedded at their native 150x90: {sizes}"
     assert data == G.figure_bytes(grid, "pdf"), "PDF bytes are deterministic (no creation date)"
 
