@@ -3,7 +3,8 @@
 The YAML's ``backbone`` + ``head`` rows ``[from, number, module, args]`` become an
 ``nn.Sequential`` named ``model`` so that checkpoint tensors (``model.<i>.<...>``) load by
 name. Module names resolve in gam-viewer's own table, never by ``eval``; string arguments
-are read with ``ast.literal_eval`` (``'nc'`` and ``'anchors'`` are the YAML's own values).
+are read by the whitelist grammar of :mod:`.yaml_args` (``'nc'`` and ``'anchors'`` are the
+YAML's own values). YOLOv7 configs are recognised by their modules and built by :mod:`.yolov7`.
 
 GAM rows are accepted in every convention seen in forks: ``GAM`` (gam-viewer's paper form),
 ``GAM_Attention`` / ``GAMAttention`` (community form), with args ``[]``, ``[c]``,
@@ -12,7 +13,6 @@ literal channel numbers are ignored, and only a boolean ``group`` and an explici
 (4th argument) are read.
 """
 
-import ast
 import copy
 import math
 from dataclasses import dataclass, field
@@ -26,6 +26,8 @@ from ..nn.blocks import C2f, C3, SPP, SPPF, Bottleneck, Concat, Conv, DWConv, Fo
 from ..nn.heads import AnchorDetect, DFLDetect
 from ..nn.yolo11 import C2PSA, C3k2
 from .errors import ModelLoadError
+from .yaml_args import parse_arg
+from . import yolov7 as v7
 
 __all__ = ["YoloModel", "LayerInfo", "build_model", "make_divisible", "gam_kwargs", "GAM_NAMES"]
 
@@ -69,19 +71,6 @@ class LayerInfo:
         return f"{self.section}/{level}"
 
 
-def _literal(value, nc, anchors):
-    if not isinstance(value, str):
-        return value
-    if value == "nc":
-        return nc
-    if value == "anchors":
-        return anchors
-    try:
-        return ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return value
-
-
 def gam_kwargs(name: str, args: List[Any], override: Optional[Dict[str, Any]] = None,
                defaults: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """:class:`~gam_viewer.nn.GAM` keyword arguments for a YAML row ``[.., name, args]``.
@@ -117,7 +106,9 @@ class YoloModel(nn.Module):
     def __init__(self, cfg: Dict[str, Any], ch: int = 3, *, scale: Optional[str] = None,
                  gam_overrides: Optional[Dict[int, Dict[str, Any]]] = None,
                  gam_defaults: Optional[Dict[str, Any]] = None,
-                 activations: Optional[Dict[str, str]] = None):
+                 activations: Optional[Dict[str, str]] = None,
+                 family: Optional[str] = None,
+                 layer_overrides: Optional[Dict[int, Dict[str, Any]]] = None):
         super().__init__()
         cfg = copy.deepcopy(dict(cfg))
         for key in ("backbone", "head"):
@@ -128,6 +119,9 @@ class YoloModel(nn.Module):
         if cfg.get("end2end"):  # YOLO11 YAMLs may say end2end: the NMS-free one2one head (YOLOv10/YOLO26 style)
             raise ModelLoadError("model config: an end-to-end (NMS-free, 'end2end: true') head, which gam-viewer "
                                  "does not support; YOLO11 detection models without it open")
+        # YOLOv7 (WongKinYiu): YOLOv5's schema with its own modules and rules, see models/yolov7.py
+        self.family = family or ("yolov7" if v7.is_yolov7_config(cfg) else None)
+        layer_overrides = layer_overrides or {}
         nc = cfg.get("nc")
         if not isinstance(nc, int) or nc < 1:
             raise ModelLoadError(f"model config: 'nc' must be a positive integer, got {nc!r}")
@@ -165,7 +159,7 @@ class YoloModel(nn.Module):
                 raise ModelLoadError(f"layer {i}: a row must be [from, number, module, args], got {row!r}")
             src, number, name, args = row
             name = str(name)
-            args = [_literal(a, nc, anchors) for a in (args or [])]
+            args = [parse_arg(a, nc, anchors, where=f"layer {i} ({name})") for a in (args or [])]
             short = name[3:] if name.startswith("nn.") else name
             if short in _OTHER_TASKS:
                 raise ModelLoadError(
@@ -179,7 +173,10 @@ class YoloModel(nn.Module):
             n = max(round(number * depth), 1) if number > 1 else number
             extra: Dict[str, Any] = {}
 
-            if name in _CHANNEL_FIRST:
+            if self.family == "yolov7" and name in v7.V7_ROWS:
+                na = len(anchors[0]) // 2 if isinstance(anchors, list) and anchors else 3
+                c2, make, n, args = v7.build_row(i, name, args, c_in, n, width, nc, layer_overrides.get(i), na=na)
+            elif name in _CHANNEL_FIRST:
                 cls = _CHANNEL_FIRST[name]
                 if not isinstance(args[0], int) or isinstance(args[0], bool):
                     raise ModelLoadError(f"layer {i} ({name}): first argument must be the channel count, got {args[0]!r}")
@@ -271,7 +268,7 @@ class YoloModel(nn.Module):
             if h:
                 info.stride = int(round(size / h))
         head_srcs = [self.model[-1].f] if isinstance(self.model[-1].f, int) else self.model[-1].f
-        strides = [self.layers[s].stride for s in head_srcs]
+        strides = [self.layers[s].stride for s in head_srcs][: self.head.nl]  # IAuxDetect: lead heads
         self.stride.copy_(torch.tensor(strides, dtype=torch.float32))
         self.head.stride.copy_(self.stride)
         self.layers[-1].stride = None
@@ -329,9 +326,10 @@ class YoloModel(nn.Module):
         return self._run(x)
 
     def fuse(self) -> "YoloModel":
-        """Fold BatchNorms into convolutions (Conv blocks and GAM) for inference."""
-        for m in self.modules():
-            if isinstance(m, (Conv, GAM)):
+        """Fold BatchNorms into convolutions (Conv blocks and GAM) for inference; YOLOv7's
+        RepConv is re-parameterised and its implicit head terms folded into the output convs."""
+        for m in list(self.modules()):  # RepConv.fuse replaces its children: iterate a copy
+            if isinstance(m, (Conv, GAM, v7.RepConv, v7.V7Detect)):
                 m.fuse()
         return self
 

@@ -113,6 +113,12 @@ _YOLO_CLASSES = frozenset({
     # GAM, as forks and gam-viewer name it
     "GAM", "GAM_Attention", "GAMAttention", "ChannelGate", "SpatialGate",
 })
+# YOLOv7 (WongKinYiu/yolov7): its layers and heads, pickled under models.common / models.yolo
+_YOLOV7_CLASSES = frozenset({
+    "MP", "SP", "SPPCSPC", "RepConv", "ReOrg", "DownC", "Shortcut", "ImplicitA", "ImplicitM",
+    "IDetect", "IAuxDetect",
+})
+_YOLO_CLASSES = _YOLO_CLASSES | _YOLOV7_CLASSES
 _TORCH_NN = frozenset({
     "torch.nn.modules.conv.Conv2d", "torch.nn.modules.batchnorm.BatchNorm2d",
     "torch.nn.modules.activation.SiLU", "torch.nn.modules.activation.ReLU",
