@@ -7,6 +7,14 @@ values), plus YOLOv5nu / YOLOv8n in Ultralytics' own package and in gam-viewer o
 *same* checkpoint, alternating frame by frame. Prints a table, writes JSON; never asserts on time.
 
     python benchmarks/engine.py [--device cpu|cuda] [--frames 30] [--no-ultralytics]
+    python benchmarks/engine.py --yolov7 PATH/TO/yolov7-checkout [--yolov7-width 1.0]
+
+``--yolov7`` compares against the original YOLOv7 code (WongKinYiu/yolov7, a checkout given by
+path, driven as ``scripts/make_yolov7_refs.py`` does, never copied): it builds yolov7-tiny with
+two GAM_Attention blocks in that code, saves it as its ``train.py`` does, then times loading
+(its ``attempt_load`` vs ``gam_viewer.load_model``) and per-frame inference (its letterbox +
+forward + ``non_max_suppression`` + ``scale_coords`` vs ``Detector.predict``) on the same file,
+alternating frame by frame.
 """
 
 import argparse
@@ -100,6 +108,91 @@ def time_pair(path, det, img, frames, warmup, device):
             {k: med(v) for k, v in ours.items()}, len(res))
 
 
+# ----------------------------------------------------------------------------- YOLOv7 vs its own code
+def yolov7_rows(repo, img, frames, warmup, width=1.0, loads=5):
+    """Build yolov7-tiny + GAM in the original code, save it, time both sides on that file."""
+    import copy
+    import shutil
+
+    import cv2
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import make_yolov7_refs as v7ref
+
+    work = Path(tempfile.mkdtemp(prefix="bench-yolov7-"))
+    cwd = os.getcwd()
+    try:
+        src = v7ref.prepare_source(Path(repo).resolve(), work)
+        v7ref.install_shims()
+        sys.path.insert(0, str(src))
+        os.chdir(src)
+        from models.experimental import attempt_load
+        from models.yolo import Model
+        from utils.datasets import letterbox as v7_letterbox
+        from utils.general import non_max_suppression, scale_coords
+
+        from gam_viewer.models.insert import insert_after
+
+        cfg = v7ref._yaml(src, "cfg/training/yolov7-tiny.yaml")
+        cfg["width_multiple"] = width
+        cfg, _ = insert_after(cfg, [75], [256], module="GAM_Attention")
+        cfg, _ = insert_after(cfg, [28], [512], module="GAM_Attention")
+        torch.manual_seed(0)
+        model = Model(copy.deepcopy(cfg), ch=3, nc=80)
+        with torch.no_grad():   # random weights: keep NMS to a realistic handful (as quiet_head)
+            for conv in model.model[-1].m:
+                conv.bias.view(model.model[-1].na, -1)[:, 4:] -= 8.0
+        path = work / "yolov7-tiny-gam.pt"
+        torch.save({"epoch": -1, "best_fitness": None, "training_results": None, "model": copy.deepcopy(model).half(),
+                    "ema": None, "updates": None, "optimizer": None, "wandb_id": None}, path)
+        size_mb = path.stat().st_size / 1e6
+
+        def timed(fn):
+            t0 = time.perf_counter()
+            out = fn()
+            return out, (time.perf_counter() - t0) * 1e3
+
+        load_theirs, load_ours = [], []
+        for _ in range(loads):
+            theirs, t = timed(lambda: attempt_load(str(path), map_location="cpu"))
+            load_theirs.append(t)
+            ours, t = timed(lambda: load_model(path))
+            load_ours.append(t)
+        stride = int(theirs.stride.max())
+
+        def original(img0):
+            im = v7_letterbox(img0, 640, stride=stride)[0]
+            im = np.ascontiguousarray(im[:, :, ::-1].transpose(2, 0, 1))
+            x = torch.from_numpy(im).float().unsqueeze(0) / 255.0
+            with torch.no_grad():
+                pred = theirs(x)[0]
+            det = non_max_suppression(pred, 0.25, 0.45)[0]
+            if len(det):
+                det[:, :4] = scale_coords(x.shape[2:], det[:, :4], img0.shape).round()
+            return det
+
+        t_theirs, t_ours, t_ours_off = [], [], []
+        for i in range(warmup + frames):
+            det_t, a = timed(lambda: original(img))
+            res, b = timed(lambda: ours.predict(img, imgsz=640, conf=0.25, iou=0.45))
+            res_off, c = timed(lambda: ours.predict(img, imgsz=640, conf=0.25, iou=0.45, attention=False))
+            if i >= warmup:
+                t_theirs.append(a)
+                t_ours.append(b)
+                t_ours_off.append(c)
+        params = sum(p.numel() for p in theirs.parameters())
+        common = {"model": f"yolov7-tiny-gam (width {width}, {params} fused params, {size_mb:.1f} MB)"}
+        return [
+            {"impl": "yolov7 (original)", **common, "load_ms": med(load_theirs), "total": med(t_theirs),
+             "n_det": int(len(det_t))},
+            {"impl": "gam-viewer", **common, "load_ms": med(load_ours), "total": med(t_ours),
+             "total_no_taps": med(t_ours_off), "n_det": len(res)},
+        ]
+    finally:
+        os.chdir(cwd)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
@@ -109,7 +202,12 @@ def main(argv=None):
     ap.add_argument("--only-ultralytics", action="store_true", help="only the same-weights comparison")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--yolov7", metavar="REPO", default=None,
+                    help="a WongKinYiu/yolov7 checkout: compare yolov7-tiny+GAM with that code (only this)")
+    ap.add_argument("--yolov7-width", type=float, default=1.0, help="width_multiple of that yolov7-tiny")
     args = ap.parse_args(argv)
+    if args.yolov7:
+        return main_yolov7(args, argv)
     img, img_name = test_image()
     rows = []
     cuda = args.device.startswith("cuda")
@@ -169,6 +267,31 @@ def main(argv=None):
         "note": "ultralytics 'total' is wall time around predict(); its preprocess/inference/postprocess are its own timers",
     }
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"engine-{args.device.split(':')[0]}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    print("wrote", out)
+
+
+def main_yolov7(args, argv):
+    img, img_name = test_image()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = yolov7_rows(args.yolov7, img, args.frames, args.warmup, width=args.yolov7_width)
+    print()
+    print(f"{'impl':<20}{'load ms':>10}{'frame ms':>10}{'no taps':>10}{'boxes':>7}  model")
+    for r in rows:
+        off = "-" if r.get("total_no_taps") is None else f"{r['total_no_taps']:.1f}"
+        print(f"{r['impl']:<20}{r['load_ms']:>10.1f}{r['total']:>10.1f}{off:>10}{r['n_det']:>7}  {r['model']}")
+    meta = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python benchmarks/engine.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "device": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "image": img_name, "imgsz": 640,
+        "frames": args.frames, "units": "ms (median)",
+        "note": "same .pt file on both sides; frame = letterbox + forward + NMS + box scaling (gam-viewer's also "
+                "copies every GAM gate to the host unless 'no taps'); load = file to ready fused eval model",
+    }
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / "engine-yolov7-cpu.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     print("wrote", out)
