@@ -113,6 +113,7 @@ def _head_sources(model) -> List[int]:
     head = len(model.layers) - 1
     f = model.model[-1].f
     srcs = [f] if isinstance(f, int) else list(f)
+    srcs = srcs[: getattr(model.model[-1], "nl", len(srcs))]  # YOLOv7's IAuxDetect: the lead heads' inputs
     return [s if s >= 0 else head + s for s in srcs]   # -1 is the layer just before the head
 
 

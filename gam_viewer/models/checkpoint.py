@@ -1,5 +1,6 @@
 """The PyTorch (pickle) checkpoint reader: YOLOv5 repo and forks, the PyPI ``yolov5`` package,
-Ultralytics 8.x, and models trained by ``gam-viewer train``.
+YOLOv7 (WongKinYiu/yolov7 and forks, see :mod:`.yolov7`), Ultralytics 8.x, and models trained
+by ``gam-viewer train``.
 
 The pickle is read by :mod:`.safe_pickle` (inert placeholders, no code runs), the model is
 rebuilt from the checkpoint's own ``yaml`` and its tensors loaded strictly
@@ -17,6 +18,7 @@ from .builder import GAM_NAMES, build_model
 from .errors import ModelLoadError
 from .loaded import LoadedModel
 from .loading import apply_bn, gam_report, names_list, strict_load
+from . import yolov7
 from .safe_pickle import (CheckpointFormatError, Placeholder, RefusedGlobal, attr, children, load_checkpoint_dict,
                           module_path, module_type, state_dict_of, walk_modules)
 
@@ -108,6 +110,9 @@ def read_torch(path: Path, *, channel_sigmoid: Optional[bool] = None, shuffle: O
     fmt = ("yolov5-pypi" if origin.startswith("yolov5.") else "ultralytics" if origin.startswith("ultralytics.")
            else "gam-viewer-trained" if origin.startswith("gam_viewer.") else "yolov5-repo")
     sd = state_dict_of(root)
+    v7_options = yolov7.reader_options(cfg, sd)  # {} unless a YOLOv7 (WongKinYiu) model
+    if v7_options:
+        fmt = yolov7.FORMAT
     decisions = _gam_decisions(cfg, root, sd, channel_sigmoid, shuffle)
     overrides = {i: {k: v for k, v in kw.items() if not k.startswith("_")} for i, kw in decisions.items()}
     activations: Dict[str, str] = {}
@@ -123,11 +128,12 @@ def read_torch(path: Path, *, channel_sigmoid: Optional[bool] = None, shuffle: O
     scale = cfg.get("scale")
     try:
         model = build_model(cfg, ch=int(cfg.get("ch", 3)), scale=scale, gam_overrides=overrides,
-                            activations=activations)
+                            activations=activations, **v7_options)
     except ModelLoadError as exc:
         raise ModelLoadError(f"{path.name}: {exc}") from None
     apply_bn(model, bn)
     strict_load(model, sd, path.name)
+    yolov7.after_load(model)
     names = names_list(attr(root, "names"), model.nc)
     model.names = names
     imgsz = 640

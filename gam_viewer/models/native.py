@@ -17,6 +17,7 @@ from torch import nn
 
 from ..fsutil import write_atomic
 from ..nn import GAM
+from . import yolov7
 from .builder import build_model
 from .errors import ModelLoadError
 from .loaded import LoadedModel
@@ -116,11 +117,13 @@ def read_native(path: Union[str, Path], *, channel_sigmoid=None, shuffle=None, s
                 kw["shuffle"] = bool(shuffle)
                 why[i] += "; shuffle: user"
     try:
-        model = build_model(cfg, ch=int(cfg.get("ch", 3)), scale=scale, gam_overrides=gam, activations=acts)
+        model = build_model(cfg, ch=int(cfg.get("ch", 3)), scale=scale, gam_overrides=gam, activations=acts,
+                            **yolov7.reader_options(cfg, sd))
     except ModelLoadError as exc:
         raise ModelLoadError(f"{path.name}: {exc}") from None
     apply_bn(model, {k: tuple(v) for k, v in bn.items()})
     strict_load(model, sd, path.name)
+    yolov7.after_load(model)
     model.names = list(names)
     return LoadedModel(model.eval(), list(names), str(path), "gam-viewer", imgsz, gam_report(model, why),
                        meta={"created": meta.get("created"), "from": source, **({"extra": extra} if extra else {})})

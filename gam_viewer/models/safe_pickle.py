@@ -288,7 +288,12 @@ def _allow_list(data: bytes) -> List[Tuple[Any, str]]:
         obj = _resolve(module, name)
         if obj is not None:
             pairs.append((obj, f"{module}.{name}"))
+            if obj is np.dtype:  # numpy 2 builds dtypes as instances of these classes (YOLOv7 best_fitness)
+                pairs.extend(_NUMPY_DTYPE_CLASSES)
     return pairs
+
+
+_NUMPY_DTYPE_CLASSES = [(type(np.dtype(c)), f"numpy.dtypes.{type(np.dtype(c)).__name__}") for c in "?bBhHiIlLqQefdFD"]
 
 
 def load_checkpoint_dict(path: Union[str, Path]) -> Any:

@@ -23,7 +23,11 @@ from ..nn.blocks import Conv
 from ..nn.yolov7 import MP, SP, SPPCSPC, V7_HEADS, DownC, ReOrg, RepConv, Shortcut, V7Detect
 from .errors import ModelLoadError
 
-__all__ = ["V7_ONLY", "V7_ROWS", "is_yolov7_config", "build_row", "V7_PICKLED_CLASSES", "checkpoint_overrides"]
+__all__ = ["V7_ONLY", "V7_ROWS", "FORMAT", "is_yolov7_config", "build_row", "V7_PICKLED_CLASSES",
+           "checkpoint_overrides", "reader_options", "after_load", "lead_sources"]
+
+#: the ``LoadedModel.format`` of a YOLOv7 checkpoint
+FORMAT = "yolov7"
 
 #: row modules that only YOLOv7 configs use
 V7_ONLY = frozenset({"MP", "SP", "SPPCSPC", "RepConv", "IDetect", "IAuxDetect", "ReOrg", "DownC", "Shortcut"})
@@ -108,9 +112,20 @@ def checkpoint_overrides(cfg: Dict[str, Any], sd: Dict[str, Any]) -> Dict[int, D
     return out
 
 
-def head_uses_anchor_grid(sd: Dict[str, Any], cfg: Dict[str, Any]) -> bool:
-    rows = list(cfg.get("backbone") or []) + list(cfg.get("head") or [])
-    return f"model.{len(rows) - 1}.anchor_grid" in sd
+def reader_options(cfg: Dict[str, Any], sd: Dict[str, Any]) -> Dict[str, Any]:
+    """Extra :func:`~gam_viewer.models.builder.build_model` keywords for a YOLOv7 model's YAML and
+    tensors (``{}`` for any other family)."""
+    if not is_yolov7_config(cfg):
+        return {}
+    return {"family": "yolov7", "layer_overrides": checkpoint_overrides(cfg, sd)}
+
+
+def after_load(model: nn.Module) -> None:
+    """Once the tensors are in: decode with the pickled pixel anchors (``anchor_grid``), as
+    YOLOv7 does."""
+    head = model.model[-1]
+    if isinstance(head, V7Detect):
+        head.anchors_from_grid()
 
 
 def lead_sources(srcs: Sequence[int], head: nn.Module) -> List[int]:
