@@ -185,7 +185,7 @@ def spec_list(src: Path):
     # after the backbone end (50, 128 ch) and after the P3 RepConv that feeds IDetect (102, 32 ch)
     full, _ = insert_after(full, [102], [256], module="GAM_Attention")
     full, _ = insert_after(full, [50], [1024], module="GAM_Attention")
-    specs.append(("yolov7-gam", full, "strip", "measured-bn"))
+    specs.append(("yolov7-gam", full, "strip", "init"))
 
     e6 = _yaml(src, "cfg/training/yolov7-e6.yaml")
     e6.update(nc=len(CLASS_NAMES), width_multiple=0.0625)

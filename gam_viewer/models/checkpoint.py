@@ -122,7 +122,10 @@ def read_torch(path: Path, *, channel_sigmoid: Optional[bool] = None, shuffle: O
             continue
         act = children(mod).get("act")
         if isinstance(act, Placeholder):
-            activations[community_to_own_path(name)] = module_type(act)
+            kind = module_type(act)
+            if kind == "LeakyReLU":  # keep the pickled slope (YOLOv7 configs write LeakyReLU(0.1))
+                kind = f"LeakyReLU({float(attr(act, 'negative_slope', 0.01))})"
+            activations[community_to_own_path(name)] = kind
         if module_type(mod) == "BatchNorm2d":
             bn[community_to_own_path(name)] = (attr(mod, "eps", 1e-5), attr(mod, "momentum", 0.1))
     scale = cfg.get("scale")

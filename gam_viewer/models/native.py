@@ -53,7 +53,8 @@ def save_native(loaded: LoadedModel, out: Union[str, Path], *, half: bool = True
         raise ModelLoadError("cannot save a fused model; save before fusing")
     sd = {k: (v.detach().half() if (half and v.is_floating_point()) else v.detach()).contiguous().cpu()
           for k, v in model.state_dict().items()}
-    acts = {n: type(m.act).__name__ for n, m in model.named_modules() if hasattr(m, "act") and isinstance(m.act, nn.Module)}
+    acts = {n: (f"LeakyReLU({m.act.negative_slope})" if isinstance(m.act, nn.LeakyReLU) else type(m.act).__name__)
+            for n, m in model.named_modules() if hasattr(m, "act") and isinstance(m.act, nn.Module)}
     bn = {n: [m.eps, m.momentum] for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)}
     meta = {
         "format": FORMAT_TAG,

@@ -54,7 +54,13 @@ def make_activation(name: Union[str, bool, nn.Module, None]) -> nn.Module:
     for prefix in ("torch.nn.", "nn."):
         if key.startswith(prefix):
             key = key[len(prefix):]
-    key = key.split("(")[0]
+    key, _, rest = key.partition("(")
+    slope = rest.rstrip(") ").strip()
+    if key == "LeakyReLU" and slope:  # 'LeakyReLU(0.2)': a checkpoint's own slope (YOLOv7 configs)
+        try:
+            return nn.LeakyReLU(float(slope))
+        except ValueError:
+            raise ValueError(f"unsupported activation {name!r}: the slope must be a number") from None
     if key not in _ACTIVATIONS:
         raise ValueError(f"unsupported activation {name!r}; known: {', '.join(sorted(_ACTIVATIONS))}")
     return _ACTIVATIONS[key]()
