@@ -72,7 +72,11 @@ def _match(ref_dets, ours):
         for j in range(len(ours)):
             if j in used or int(ours.classes[j]) != r["cls"]:
                 continue
-            iou = float(box_iou(ours.boxes[j:j + 1], r["xyxy"])[0])
+            x1, y1, x2, y2 = r["xyxy"]
+            if x2 - x1 <= 0 or y2 - y1 <= 0:  # clipped to a line at the image border: IoU is 0/0
+                iou = 1.0 if np.abs(ours.boxes[j] - np.asarray(r["xyxy"])).max() <= 0.5 else 0.0
+            else:
+                iou = float(box_iou(ours.boxes[j:j + 1], r["xyxy"])[0])
             if iou > best_iou:
                 best, best_iou = j, iou
         pairs.append((r, best, best_iou))
@@ -191,6 +195,7 @@ def test_user_switches_change_community_gam():
 
 
 # --------------------------------------------------------------------------- CAM, info, convert
+@pytest.mark.slow
 def test_cam_defaults_to_the_lead_head_inputs_and_runs(detectors):
     from gam_viewer.inference.cam import default_cam_layers, eigen_cam, grad_cam
 
@@ -207,6 +212,7 @@ def test_cam_defaults_to_the_lead_head_inputs_and_runs(detectors):
     assert g.target_score == pytest.approx(float(det.scores[0]), rel=1e-4) and g.grad_abs_mean > 0
 
 
+@pytest.mark.slow
 def test_convert_round_trip_keeps_outputs(tmp_path):
     for name in ("yolov7-tiny-gam", "yolov7-e6-gam", "yolov7-deploy-gamliteral"):
         loaded = read_model(DATA / f"{name}.pt")
