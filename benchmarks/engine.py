@@ -143,7 +143,8 @@ def yolov7_rows(repo, img, frames, warmup, width=1.0, loads=5):
             for conv in model.model[-1].m:
                 conv.bias.view(model.model[-1].na, -1)[:, 4:] -= 8.0
         path = work / "yolov7-tiny-gam.pt"
-        torch.save({"epoch": -1, "best_fitness": None, "training_results": None, "model": copy.deepcopy(model).half(),
+        torch.save({"epoch": -1, "best_fitness": None, "training_results": None,
+                    "model": copy.deepcopy(model).half().requires_grad_(False),  # as strip_optimizer leaves it
                     "ema": None, "updates": None, "optimizer": None, "wandb_id": None}, path)
         size_mb = path.stat().st_size / 1e6
 
@@ -288,6 +289,7 @@ def main_yolov7(args, argv):
         "device": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "image": img_name, "imgsz": 640,
         "frames": args.frames, "units": "ms (median)",
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "note": "same .pt file on both sides; frame = letterbox + forward + NMS + box scaling (gam-viewer's also "
                 "copies every GAM gate to the host unless 'no taps'); load = file to ready fused eval model",
     }

@@ -328,3 +328,20 @@ def test_allowed_yolov7_class_paths_are_inert(tmp_path):
     assert type(obj).__name__ == "IDetect" and not marker.exists()
     with pytest.raises(ModelLoadError):   # and it is no model either
         read_model(path)
+
+
+@pytest.mark.slow
+def test_export_writes_figures_for_every_gam_layer(tmp_path, capsys):
+    from gam_viewer.app import main
+
+    out = tmp_path / "out"
+    rc = main(["export", "--model", str(DATA / "yolov7-tiny-gam.pt"), "--source", str(SAMPLES / "synth_01.jpg"),
+               "--out", str(out), "--imgsz", "192", "--cam", "eigen", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    summary = json.loads((out / "export-summary.json").read_text())
+    assert summary["frames"] == 1
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert any("composite" in n for n in pngs)
+    for layer in _ref("yolov7-tiny-gam")["meta"]["gam_layers"]:
+        assert f"synth_01_gam-L{layer}-heatmap-spatial-mean.png" in pngs, pngs
+    assert "synth_01_gam-eigencam.png" in pngs
