@@ -12,8 +12,11 @@ For each model below it then
 
 1. builds ``models.yolo.Model`` from the repo's own YAML (reduced width, 6 classes, GAM rows
    inserted),
-2. fits it briefly on synthetic scenes (gam-viewer's shapes generator) with the repo's own
-   ``ComputeLoss`` and ``ModelEMA`` so that it detects something,
+2. gives it weights (see :func:`spec_list`): yolov7-tiny is fitted briefly on synthetic scenes
+   (gam-viewer's shapes generator) with the repo's own ``ComputeLoss`` and ``ModelEMA``; the
+   others keep the repo's seeded initialisation (two with BatchNorm statistics measured on
+   synthetic scenes); then the lead output convs are calibrated on the reference images so
+   that detect.py's conf 0.25 keeps some boxes (:func:`calibrate_objectness`),
 3. saves it as ``train.py`` does (``{epoch, best_fitness, training_results, model, ema,
    updates, optimizer, wandb_id}``, float16 pickles) and, for some, runs the repo's
    ``strip_optimizer`` on the file,
@@ -29,7 +32,12 @@ repo's own ``torch.load`` calls on the files this script has just written.
 Usage (from the project root)::
 
     python scripts/make_yolov7_refs.py --repo /tmp/yolov7src --out tests/data \
-        [--commit a207844] [--iters 300] [--only tiny]
+        [--commit a207844] [--iters 60] [--only yolov7-tiny-gam,yolov7-gam]
+
+The checkout needs no .git (``--commit`` names it then); the fetched mirror was exported with
+``git cat-file`` per blob. On this 2-core machine, shared, the tiny fit took ~14 minutes.
+Fitting and the calibration are not bit-reproducible across machines (threads); the tests
+use the files made once, with their references.
 """
 
 import argparse
@@ -38,7 +46,6 @@ import functools
 import hashlib
 import importlib.machinery
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -216,7 +223,7 @@ def synth_batch(rng, n, size):
 
 
 def fit(model, hyp, iters, size, seed, log, batch=8):
-    """A short fit with the repo's loss and EMA (Adam, a few hundred steps)."""
+    """A short fit with the repo's loss and EMA (Adam, batch ``batch`` of ``size`` px scenes)."""
     import torch
     from utils.loss import ComputeLoss
     from utils.torch_utils import ModelEMA

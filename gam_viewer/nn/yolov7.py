@@ -20,7 +20,7 @@ attribute names follow the checkpoints' state-dict layout (``m``, ``cv1``..``cv7
 * ``Shortcut``: sum of two inputs (yolov7-e6e).
 """
 
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
