@@ -7,6 +7,7 @@ and returns the gates each GAM layer applied in *that same* forward pass (the bl
 
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
@@ -17,6 +18,8 @@ import torch
 from ..models import GamLayerReport, LoadedModel, YoloModel, read_model
 from ..nn import GAM
 from .attention import AttentionMap
+from .backends import ExportError, check_backend, choose_backend, open_onnx
+from .backends.onnxrt import gate_outputs
 from .decode import GridCache, decode_head, has_objectness, nms, scale_boxes
 from .letterbox import Letterbox, check_imgsz, letterbox
 
@@ -135,10 +138,20 @@ def check_device(device: Union[str, torch.device]) -> torch.device:
 
 
 class Detector:
-    """A model ready for inference (eval, fused, on ``device``), thread-confined by a lock."""
+    """A model ready for inference (eval, fused, on ``device``), thread-confined by a lock.
+
+    ``backend``: what runs the forward pass (see :mod:`.backends`): "torch", "onnxruntime"
+    (CPU, the fused model exported once to ONNX, cached) or "auto" (ONNX Runtime on the CPU
+    when it is installed and the export works, else PyTorch). ``self.backend`` is the one in
+    use; when ONNX Runtime was asked for (or chosen) but cannot run this model, the detector
+    runs PyTorch and says why in one line (``notes`` and a RuntimeWarning). The PyTorch model
+    (``self.model``) is always kept: CAM needs it, and its weights are small next to a frame's
+    activations.
+    """
 
     def __init__(self, loaded: LoadedModel, device: Union[str, torch.device] = "cpu", half: bool = False,
-                 fuse: bool = True, cuda_graph: bool = False, channels_last: bool = True):
+                 fuse: bool = True, cuda_graph: bool = False, channels_last: bool = True,
+                 backend: Optional[str] = "auto", onnx_cache: bool = True, threads: Optional[int] = None):
         if not isinstance(loaded, LoadedModel):
             raise TypeError(f"Detector needs a LoadedModel (from gam_viewer.models.read_model), got "
                             f"{type(loaded).__name__}; gam_viewer.load_model already returns a Detector")
@@ -170,6 +183,42 @@ class Detector:
         self._grids = GridCache()
         self._graphs: Dict[tuple, tuple] = {}
         self._lock = threading.Lock()
+        self.backend_requested = check_backend(backend)
+        if self.backend_requested == "onnxruntime" and (self.device.type != "cpu" or self.half):
+            raise ValueError(f"backend='onnxruntime' runs float32 on the CPU; use device='cpu' without half, "
+                             f"or backend='torch' for {self.device.type}{' fp16' if self.half else ''}")
+        self.backend = "torch"
+        self.onnx_report = None          # backends.onnxrt.OpenReport when ONNX Runtime was set up
+        self._ort = None
+        self._gate_outputs = gate_outputs(self.model)
+        chosen = choose_backend(self.backend_requested, self.device.type, self.half, self.cuda_graph)
+        if chosen == "onnxruntime":
+            self.use_backend("onnxruntime", cache=onnx_cache, threads=threads)
+
+    def use_backend(self, backend: str, *, cache: bool = True, threads: Optional[int] = None) -> str:
+        """Switch what runs the forward pass ("torch" or "onnxruntime"); returns the one in use.
+
+        ONNX Runtime exports the model as it is *now* (call this again after changing weights
+        in memory, with ``cache=False``). A failure falls back to PyTorch with a one-line note.
+        """
+        name = check_backend(backend)
+        with self._lock:
+            if name != "onnxruntime":
+                self._ort, self.backend = None, "torch"
+                return self.backend
+            try:
+                if self.device.type != "cpu" or self.half:
+                    raise ExportError(f"ONNX Runtime runs float32 on the CPU, this model is on {self.device.type}")
+                self._ort, self.onnx_report = open_onnx(self.loaded, self.model, fused=self.fused, threads=threads,
+                                                        cache=cache)
+                self.backend = "onnxruntime"
+                self.notes.extend(self.onnx_report.notes)
+            except ExportError as exc:
+                self._ort, self.backend = None, "torch"
+                note = f"{Path(str(self.source)).name}: running PyTorch, not ONNX Runtime: {exc}"
+                self.notes.append(note)
+                warnings.warn(note, RuntimeWarning, stacklevel=3)
+        return self.backend
 
     # ------------------------------------------------------------------ description
     @property
@@ -207,7 +256,15 @@ class Detector:
     def describe(self) -> str:
         name = Path(self.source).name
         kind = "GAM-YOLO" if self.has_gam else "YOLO"
-        return f"{name}: {kind}, {self.loaded.format}, {self.nc} classes, {len(self._gams)} GAM layers"
+        return (f"{name}: {kind}, {self.loaded.format}, {self.nc} classes, {len(self._gams)} GAM layers, "
+                f"{self.backend_label}")
+
+    @property
+    def backend_label(self) -> str:
+        """e.g. "ONNX Runtime (CPU, 2 threads)" or "PyTorch (cpu)"."""
+        if self._ort is not None:
+            return f"ONNX Runtime (CPU, {self._ort.threads} threads)"
+        return f"PyTorch ({self.device.type}{', fp16' if self.half else ''})"
 
     # ------------------------------------------------------------------ pipeline steps
     def preprocess(self, image: np.ndarray, imgsz: int = 640, auto: bool = True):
@@ -218,11 +275,23 @@ class Detector:
 
     def forward(self, x: torch.Tensor, keep_gates: bool = True) -> List[torch.Tensor]:
         """Raw head maps for a preprocessed batch; GAM blocks keep their gates if asked."""
+        if self._ort is not None:
+            return self._ort_forward(x, keep_gates)
         for m in self._gams:
             m.keep_gates = keep_gates or self.cuda_graph
         if self.cuda_graph:
             return self._graph_forward(x)
         return self.model(x)
+
+    def _ort_forward(self, x: torch.Tensor, keep_gates: bool) -> List[torch.Tensor]:
+        raw, gates = self._ort.run(x.detach().cpu().numpy(), gates=keep_gates)
+        for m in self._gams:
+            m.clear_gates()
+        if keep_gates:   # the taps read them where the PyTorch pass leaves them
+            for g in self._gate_outputs:
+                g.module.channel_gate = torch.from_numpy(gates[g.channel]) if g.channel else None
+                g.module.spatial_gate = torch.from_numpy(gates[g.spatial]) if g.spatial else None
+        return [torch.from_numpy(r) for r in raw]
 
     def decode(self, raw: Sequence[torch.Tensor]) -> torch.Tensor:
         return decode_head(self.model.head, raw, self._grids)
@@ -319,12 +388,20 @@ def _to_host(t: torch.Tensor) -> torch.Tensor:
 def load_model(source: Union[str, Path], *, device: Union[str, torch.device] = "cpu",
                channel_sigmoid: Optional[bool] = None, shuffle: Optional[bool] = None,
                half: bool = False, fuse: bool = True, cuda_graph: bool = False,
-               channels_last: bool = True) -> Detector:
+               channels_last: bool = True, backend: Optional[str] = "auto", onnx_cache: bool = True,
+               threads: Optional[int] = None) -> Detector:
     """Open a checkpoint, gam-viewer file or YAML safely and return a ready :class:`Detector`.
 
     ``channel_sigmoid`` / ``shuffle`` override the community GAM semantics that a checkpoint
     cannot show (None = documented defaults; the choice is in ``detector.gam``).
+    ``backend``: "auto" (ONNX Runtime on the CPU when installed and the export works, else
+    PyTorch), "torch" or "onnxruntime" (see :class:`Detector`; ``detector.backend`` says which
+    runs, ``detector.notes`` why ONNX Runtime is not used when it was wanted). ``onnx_cache``:
+    reuse / keep exports in the user cache folder. ``threads``: ONNX Runtime intra-op threads
+    (default: the cores this process may use).
     Raises :class:`gam_viewer.models.errors.ModelLoadError` with a one-line reason.
     """
+    backend = check_backend(backend)   # a bad name fails before the (slow) model read
     loaded = read_model(source, channel_sigmoid=channel_sigmoid, shuffle=shuffle)
-    return Detector(loaded, device=device, half=half, fuse=fuse, cuda_graph=cuda_graph, channels_last=channels_last)
+    return Detector(loaded, device=device, half=half, fuse=fuse, cuda_graph=cuda_graph, channels_last=channels_last,
+                    backend=backend, onnx_cache=onnx_cache, threads=threads)
