@@ -7,6 +7,14 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# load_model(backend="auto") would export every model to ONNX (seconds each); the suite runs
+# PyTorch unless a test asks for a backend (tests/test_backends.py), and never writes the
+# user's cache folder
+os.environ.setdefault("GAM_VIEWER_BACKEND", "torch")
+if not os.environ.get("GAM_VIEWER_CACHE"):
+    import tempfile
+
+    os.environ["GAM_VIEWER_CACHE"] = tempfile.mkdtemp(prefix="gam-viewer-test-cache-")
 
 import shared_data  # noqa: E402  (tests/shared_data.py)
 

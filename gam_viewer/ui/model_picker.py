@@ -22,6 +22,8 @@ __all__ = ["ModelPicker", "available_devices", "MODEL_FILTER"]
 
 MODEL_FILTER = "Models (*.pt *.pth *.safetensors *.yaml *.yml);;All files (*)"
 _SWITCH = {"auto": None, "on": True, "off": False}
+#: inference backends offered (load_model's ``backend``), with their labels
+BACKEND_CHOICES = (("auto", "auto"), ("torch", "PyTorch"), ("onnxruntime", "ONNX Runtime (CPU)"))
 
 
 def available_devices() -> List[tuple]:
@@ -78,6 +80,11 @@ class ModelPicker(QGroupBox):
             self.device.addItem(label, dev)
         self.half = QCheckBox("half")
         self.half.setToolTip("float16 weights and activations (CUDA only)")
+        self.backend = QComboBox()
+        for key, label in BACKEND_CHOICES:
+            self.backend.addItem(label, key)
+        self.backend.setToolTip("What runs the model: auto = ONNX Runtime on the CPU (exported once, cached), "
+                                "PyTorch on a GPU")
         self.device.currentIndexChanged.connect(self._device_changed)
         self._device_changed()
         self.apply_btn = QPushButton("Reload")
@@ -106,6 +113,8 @@ class ModelPicker(QGroupBox):
         grid.addWidget(self.device, 1, 1)
         grid.addWidget(self.half, 1, 2)
         grid.addWidget(self.apply_btn, 1, 3)
+        grid.addWidget(QLabel("Backend"), 2, 0)
+        grid.addWidget(self.backend, 2, 1, 1, 3)
         lay = QVBoxLayout(self)
         lay.addWidget(self.current)
         lay.addLayout(buttons)
@@ -119,7 +128,7 @@ class ModelPicker(QGroupBox):
         """A spec for ``source`` with the switches, device and precision set here."""
         dev = self.device.currentData() or "cpu"
         return ModelSpec(source, _SWITCH[self.sigmoid.currentText()], _SWITCH[self.shuffle.currentText()],
-                         dev, self.half.isChecked() and dev.startswith("cuda"))
+                         dev, self.half.isChecked() and dev.startswith("cuda"), self.backend.currentData() or "auto")
 
     def request(self, source: str) -> None:
         self.load_requested.emit(self.side, self.spec_for(source))
@@ -159,6 +168,8 @@ class ModelPicker(QGroupBox):
         i = self.device.findData(spec.device)
         self.device.setCurrentIndex(i if i >= 0 else 0)
         self.half.setChecked(spec.half and self.half.isEnabled())
+        j = self.backend.findData(spec.backend)
+        self.backend.setCurrentIndex(j if j >= 0 else 0)
 
     # ------------------------------------------------------------------ showing
     def set_loading(self, spec: ModelSpec) -> None:
@@ -175,7 +186,7 @@ class ModelPicker(QGroupBox):
         self.set_spec(info.spec)
         dev = info.device + (", half" if info.half else "")
         self.current.setText(f"<b>{info.label}</b>: {info.kind}, {info.format or 'model'}, "
-                             f"{len(info.names)} classes, {dev}")
+                             f"{len(info.names)} classes, {info.backend or dev}")
         self.current.setToolTip(info.spec.source)
         lines = list(info.gam_lines) if info.has_gam else ["no GAM layers"]
         lines += [f"note: {n}" for n in info.notes]

@@ -30,6 +30,7 @@ class ModelSpec:
     shuffle: Optional[bool] = None
     device: str = "cpu"
     half: bool = False
+    backend: str = "auto"                    # "auto" | "torch" | "onnxruntime" (inference.backends)
 
     @property
     def label(self) -> str:
@@ -46,7 +47,8 @@ class ModelSpec:
             if not isinstance(d, dict) or not isinstance(d.get("source"), str) or not d["source"]:
                 return None
             return cls(d["source"], _opt_bool(d.get("channel_sigmoid")), _opt_bool(d.get("shuffle")),
-                       str(d.get("device") or "cpu"), bool(d.get("half", False)))
+                       str(d.get("device") or "cpu"), bool(d.get("half", False)),
+                       d.get("backend") if d.get("backend") in ("auto", "torch", "onnxruntime") else "auto")
         except (ValueError, TypeError):
             return None
 
@@ -68,6 +70,7 @@ class ModelInfo:
     half: bool = False
     default_imgsz: int = 640
     load_ms: float = 0.0
+    backend: str = ""              # what runs it, e.g. "ONNX Runtime (CPU, 2 threads)"
 
     @classmethod
     def from_detector(cls, det, spec: ModelSpec, load_ms: float = 0.0) -> "ModelInfo":
@@ -88,6 +91,7 @@ class ModelInfo:
             half=bool(getattr(det, "half", spec.half)),
             default_imgsz=int(getattr(det, "default_imgsz", 640) or 640),
             load_ms=load_ms,
+            backend=str(getattr(det, "backend_label", "") or ""),
         )
 
 

@@ -8,6 +8,11 @@ the newest decoded frame waits in a single place; a newer one replaces it (a dro
 Nothing is ever queued, so the view stays live and memory stays flat, and the displayed rate
 follows the slower model.
 
+Models that run on the CPU take turns (a lock shared by the two workers): one runs its whole
+frame, then the other, each with all the cores. Run at the same time, their thread pools
+preempt each other and the pair took longer than the two one after the other (55-62 % of the
+back-to-back rate on 2 cores, docs/BENCHMARKS.md). A GPU model does not wait for the CPU one.
+
 CAM requests (``set_cam``) travel with every job: each worker computes the CAM of the frame it
 has just run, so ``FrameResult.cams`` always belongs to that frame (and costs that worker's
 time, which lowers the shown rate while a CAM is on).
@@ -15,6 +20,7 @@ time, which lowers the shown rate while a CAM is on).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -107,12 +113,12 @@ class _Lane(QObject):
     adopt = Signal(object, object)
     unload = Signal()
 
-    def __init__(self, side: str, loader, parent: QObject):
+    def __init__(self, side: str, loader, parent: QObject, turn: Optional[threading.Lock] = None):
         super().__init__(parent)
         self.side = side
         self.thread = QThread()
         self.thread.setObjectName(f"gam-viewer-{side}")
-        self.worker = InferenceWorker(side, loader)
+        self.worker = InferenceWorker(side, loader, turn)
         self.worker.moveToThread(self.thread)
         self.run.connect(self.worker.run)
         self.load.connect(self.worker.load)
@@ -181,8 +187,9 @@ class Pipeline(QObject):
         r.ended.connect(self.source_ended)
 
         self.lanes: Dict[str, _Lane] = {}
+        self._turn = threading.Lock()   # CPU models take turns (see the module docstring)
         for side in SIDES:
-            lane = _Lane(side, loader, self)
+            lane = _Lane(side, loader, self, self._turn)
             lane.worker.finished.connect(self._on_finished)
             lane.worker.loaded.connect(self._on_loaded)
             lane.worker.load_failed.connect(self._on_load_failed)

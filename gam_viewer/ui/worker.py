@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -31,7 +32,16 @@ from .model_spec import InferenceParams, ModelInfo, ModelSpec
 #: how much lower than the GUI thread the inference threads run (POSIX nice steps)
 WORKER_NICENESS = 5
 
-__all__ = ["InferenceWorker", "Job", "CamRequest", "default_loader", "one_line", "match_box"]
+__all__ = ["InferenceWorker", "Job", "CamRequest", "default_loader", "one_line", "match_box", "runs_on_cpu"]
+
+
+def runs_on_cpu(detector) -> bool:
+    """True for an engine detector whose forward pass uses the CPU (PyTorch on the CPU or
+    ONNX Runtime); False for GPU models and for objects that are not engine detectors."""
+    if getattr(detector, "backend", None) == "onnxruntime":
+        return True
+    device = getattr(detector, "device", None)
+    return getattr(device, "type", None) == "cpu"
 
 
 @dataclass(frozen=True)
@@ -89,7 +99,7 @@ def default_loader(spec: ModelSpec):
     from ..inference import load_model
 
     return load_model(spec.source, device=spec.device, channel_sigmoid=spec.channel_sigmoid,
-                      shuffle=spec.shuffle, half=spec.half)
+                      shuffle=spec.shuffle, half=spec.half, backend=spec.backend)
 
 
 def one_line(exc: BaseException, prefix: str = "") -> str:
@@ -109,9 +119,13 @@ class InferenceWorker(QObject):
     cam_done = Signal(str, int, object, str, float)  # side, seq, CamMap or None, error ('' if none), ms
     layers_ready = Signal(str, object, int)        # side, CAM layers offered (list of CamLayer), serial
 
-    def __init__(self, side: str, loader: Optional[Callable[[ModelSpec], object]] = None):
+    def __init__(self, side: str, loader: Optional[Callable[[ModelSpec], object]] = None,
+                 turn: Optional[threading.Lock] = None):
         super().__init__()
         self.side = side
+        # shared by both panes' workers: CPU models take turns (one after the other) instead of
+        # running at once, where each one's thread pool preempts the other's (see pipeline.py)
+        self.turn = turn
         self.loader = loader or default_loader
         self.detector = None
         self.spec: Optional[ModelSpec] = None
@@ -168,17 +182,25 @@ class InferenceWorker(QObject):
             self.finished.emit(self.side, job.seq, None, "", self.serial)
             return
         p = job.params
-        try:
-            result = det.predict(job.frame.image, conf=p.conf, iou=p.iou, imgsz=p.imgsz_for(det.default_imgsz),
-                                 attention=p.attention)
-        except Exception as exc:  # noqa: BLE001 - a model that throws must not take the app down
-            self.finished.emit(self.side, job.seq, None, one_line(exc), self.serial)
+        cam_out = None
+        with self.turn if self.turn is not None and runs_on_cpu(det) else nullcontext():
+            try:
+                result = det.predict(job.frame.image, conf=p.conf, iou=p.iou, imgsz=p.imgsz_for(det.default_imgsz),
+                                     attention=p.attention)
+            except Exception as exc:  # noqa: BLE001 - a model that throws must not take the app down
+                result, error = None, one_line(exc)
+            else:
+                error = ""
+                request = job.cam.get(self.side)
+                if request is not None:
+                    t0 = time.perf_counter()
+                    cam, cam_error = self._cam(det, job, result, request)
+                    cam_out = (cam, cam_error, (time.perf_counter() - t0) * 1e3)
+        if result is None:
+            self.finished.emit(self.side, job.seq, None, error, self.serial)
             return
-        request = job.cam.get(self.side)
-        if request is not None:
-            t0 = time.perf_counter()
-            cam, error = self._cam(det, job, result, request)
-            self.cam_done.emit(self.side, job.seq, cam, error, (time.perf_counter() - t0) * 1e3)
+        if cam_out is not None:
+            self.cam_done.emit(self.side, job.seq, *cam_out)
         self.finished.emit(self.side, job.seq, result, "", self.serial)
 
     def _cam(self, det, job: Job, result, req: CamRequest):
