@@ -6,8 +6,15 @@ with and without GAM (random weights from the shipped YAMLs: speed does not depe
 values), plus YOLOv5nu / YOLOv8n in Ultralytics' own package and in gam-viewer on the
 *same* checkpoint, alternating frame by frame. Prints a table, writes JSON; never asserts on time.
 
+``--backends``: the ONNX Runtime backend instead (issue 13): on the same Ultralytics checkpoints,
+Ultralytics' PyTorch predict, gam-viewer on PyTorch and gam-viewer on ONNX Runtime round robin
+frame by frame, and on GAM models (the bundled demo pair, shipped GAM YAMLs) gam-viewer on
+PyTorch against ONNX Runtime with every gate copied out; plus each model's first open (the
+ONNX export, into an empty cache folder) and second open (from the cache).
+
     python benchmarks/engine.py [--device cpu|cuda] [--frames 30] [--no-ultralytics]
     python benchmarks/engine.py --yolov7 PATH/TO/yolov7-checkout [--yolov7-width 1.0]
+    python benchmarks/engine.py --backends [--frames 15] [--out benchmarks/results/engine-backends-cpu.json]
 
 ``--yolov7`` compares against the original YOLOv7 code (WongKinYiu/yolov7, a checkout given by
 path, driven as ``scripts/make_yolov7_refs.py`` does, never copied): it builds yolov7-tiny with
@@ -157,7 +164,7 @@ def yolov7_rows(repo, img, frames, warmup, width=1.0, loads=5):
         for _ in range(loads):
             theirs, t = timed(lambda: attempt_load(str(path), map_location="cpu"))
             load_theirs.append(t)
-            ours, t = timed(lambda: load_model(path))
+            ours, t = timed(lambda: load_model(path, backend="torch"))   # PyTorch against PyTorch
             load_ours.append(t)
         stride = int(theirs.stride.max())
 
@@ -192,6 +199,131 @@ def yolov7_rows(repo, img, frames, warmup, width=1.0, loads=5):
     finally:
         os.chdir(cwd)
         shutil.rmtree(work, ignore_errors=True)
+def timed_open(source, **kw):
+    t0 = time.perf_counter()
+    det = load_model(source, **kw)
+    return det, (time.perf_counter() - t0) * 1e3
+
+
+def round_robin(runners, frames, warmup):
+    """Call each runner once per frame in turn; median total (and forward) per runner."""
+    totals = {k: [] for k in runners}
+    forwards = {k: [] for k in runners}
+    n_det = {}
+    for i in range(warmup + frames):
+        for k, fn in runners.items():
+            t0 = time.perf_counter()
+            n, fwd = fn()
+            dt = (time.perf_counter() - t0) * 1e3
+            if i >= warmup:
+                totals[k].append(dt)
+                forwards[k].append(fwd)
+            n_det[k] = n
+    return {k: {"total": med(totals[k]), "forward": med(forwards[k]), "n_det": n_det[k]} for k in runners}
+
+
+def engine_runner(det, img):
+    def run():
+        r = det.predict(img, imgsz=640, conf=0.25, iou=0.45, attention=True)
+        return len(r), r.timings["forward"]
+    return run
+
+
+def backend_rows(img, frames, warmup, cache_dir):
+    """Rows for --backends (see the module docstring)."""
+    os.environ["GAM_VIEWER_CACHE"] = str(cache_dir)
+    rows = []
+    threads = torch.get_num_threads()
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    try:
+        from ultralytics import YOLO
+    except Exception as exc:  # noqa: BLE001
+        print("ultralytics not available:", exc)
+        YOLO = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in (ULTRA_MODELS if YOLO is not None else []):
+            torch.manual_seed(0)
+            path = Path(tmp) / f"{name}.pt"
+            YOLO(f"{name}.yaml").save(str(path))
+            um = YOLO(str(path))
+            um.predict(img, imgsz=640, device="cpu", verbose=False)
+            torch.set_num_threads(threads)   # Ultralytics leaves the process at cpu_count - 1 threads
+
+            def ultra(um=um):
+                r = um.predict(img, imgsz=640, conf=0.25, iou=0.45, device="cpu", verbose=False)[0]
+                return len(r.boxes), r.speed["inference"]
+
+            dt_, open_t = timed_open(path, backend="torch")
+            do_, open_o = timed_open(path, backend="onnxruntime")
+            _, open_o2 = timed_open(path, backend="onnxruntime")
+            res = round_robin({"ultralytics": ultra, "torch": engine_runner(dt_, img),
+                               "onnxruntime": engine_runner(do_, img)}, frames, warmup)
+            rows.append({"model": name, "weights": "Ultralytics .pt (its own init)", "gates": 0,
+                         **{f"{k}_{m}": v[m] for k, v in res.items() for m in ("total", "forward", "n_det")},
+                         "open_torch_ms": round(open_t, 1), "first_open_onnx_ms": round(open_o, 1),
+                         "export_ms": round(do_.onnx_report.export_ms, 1), "second_open_onnx_ms": round(open_o2, 1),
+                         "onnx_vs_ultralytics": round(res["onnxruntime"]["total"] / res["ultralytics"]["total"], 3),
+                         "onnx_vs_torch": round(res["onnxruntime"]["total"] / res["torch"]["total"], 3)})
+            print(rows[-1], flush=True)
+    demo = ROOT / "resources" / "demo"
+    for source in [demo / "gam-yolov5n.safetensors", demo / "yolov5n.safetensors", "yolov5n-gam-full",
+                   "yolov5nu-gam-full"]:
+        dt_, open_t = timed_open(source, backend="torch")
+        if isinstance(source, str):            # random weights: quiet NMS, then export these weights
+            quiet_head(dt_)
+            do_ = load_model(source, backend="torch")
+            do_.model.load_state_dict(dt_.model.state_dict())
+            t0 = time.perf_counter()
+            do_.use_backend("onnxruntime", cache=False)
+            open_o, open_o2 = (time.perf_counter() - t0) * 1e3, None
+        else:
+            do_, open_o = timed_open(source, backend="onnxruntime")
+            _, open_o2 = timed_open(source, backend="onnxruntime")
+        res = round_robin({"torch": engine_runner(dt_, img), "onnxruntime": engine_runner(do_, img)}, frames, warmup)
+        label = Path(source).name if not isinstance(source, str) else source + " (random weights)"
+        n_gates = sum(int(g.channel_attention is not None) + int(g.spatial_attention is not None)
+                      for g in dt_.model.gam_modules())
+        rows.append({"model": label, "weights": "bundled demo" if not isinstance(source, str) else "shipped YAML",
+                     "gates": n_gates,
+                     **{f"{k}_{m}": v[m] for k, v in res.items() for m in ("total", "forward", "n_det")},
+                     "open_torch_ms": round(open_t, 1),
+                     "first_open_onnx_ms": round(open_o, 1), "export_ms": round(do_.onnx_report.export_ms, 1),
+                     "second_open_onnx_ms": None if open_o2 is None else round(open_o2, 1),
+                     "onnx_vs_torch": round(res["onnxruntime"]["total"] / res["torch"]["total"], 3)})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main_backends(args, argv, img, img_name):
+    with tempfile.TemporaryDirectory() as cache:
+        load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        rows = backend_rows(img, args.frames, args.warmup, cache)
+    print()
+    print(f"{'model':<42}{'ultra':>9}{'torch':>9}{'onnx':>9}{'onnx/ultra':>11}{'onnx/torch':>11}"
+          f"{'export':>9}{'reopen':>9}")
+    for r in rows:
+        u = r.get("ultralytics_total")
+        print(f"{r['model']:<42}{(f'{u:.1f}' if u else '-'):>9}{r['torch_total']:>9.1f}{r['onnxruntime_total']:>9.1f}"
+              f"{(str(r.get('onnx_vs_ultralytics')) if u else '-'):>11}{r['onnx_vs_torch']:>11}"
+              f"{r['export_ms']:>9.0f}{(str(r['second_open_onnx_ms']) if r['second_open_onnx_ms'] else '-'):>9}")
+    import onnxruntime
+
+    meta = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python benchmarks/engine.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "device": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
+        "image": img_name, "imgsz": 640, "frames": args.frames, "warmup": args.warmup,
+        "load_average_start": load0, "load_average_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "units": "ms (median per frame, wall time around each predict, round robin)",
+        "note": "gam-viewer rows include every GAM gate copied to the CPU (attention=True); "
+                "first_open_onnx_ms = read + fuse + export + session, into an empty cache",
+    }
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / "engine-backends-cpu.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    print("wrote", out)
 
 
 def main(argv=None):
@@ -202,6 +334,8 @@ def main(argv=None):
     ap.add_argument("--no-ultralytics", action="store_true")
     ap.add_argument("--only-ultralytics", action="store_true", help="only the same-weights comparison")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--backends", action="store_true",
+                    help="ONNX Runtime vs PyTorch vs Ultralytics, and export times (CPU)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--yolov7", metavar="REPO", default=None,
                     help="a WongKinYiu/yolov7 checkout: compare yolov7-tiny+GAM with that code (only this)")
@@ -210,6 +344,10 @@ def main(argv=None):
     if args.yolov7:
         return main_yolov7(args, argv)
     img, img_name = test_image()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.backends:
+        return main_backends(args, argv, img, img_name)
     rows = []
     cuda = args.device.startswith("cuda")
     configs = [("eager", {})]
@@ -219,7 +357,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     for name in ([] if args.only_ultralytics else ENGINE_MODELS):
         for label, kw in configs:
-            det = load_model(name, device=args.device, **kw)
+            det = load_model(name, device=args.device, backend="torch", **kw)
             quiet_head(det)
             t, n = time_engine(det, img, args.frames, args.warmup)
             t_off, _ = time_engine(det, img, args.frames, args.warmup, attention=False)
@@ -242,7 +380,8 @@ def main(argv=None):
                     path = Path(tmp) / f"{name}.pt"
                     um = YOLO(f"{name}.yaml")  # Ultralytics' own init biases class logits low already
                     um.save(str(path))
-                    det = load_model(path, device=args.device)   # Ultralytics' init already keeps NMS quiet
+                    # Ultralytics' init already keeps NMS quiet
+                    det = load_model(path, device=args.device, backend="torch")
                     u, un, t, n = time_pair(path, det, img, args.frames, args.warmup, args.device)
                     rows.append({"impl": "ultralytics", "model": name, "preprocess": u["preprocess"],
                                  "forward": u["inference"], "postprocess": u["postprocess"], "taps": None,

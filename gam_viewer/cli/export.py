@@ -117,6 +117,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--imgsz", type=positive_int, help="inference size (default: the model's)")
     ap.add_argument("--square", action="store_true", help="letterbox to a full square (auto=False)")
     ap.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    ap.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
+                    help="what runs the models: auto (ONNX Runtime on the CPU, PyTorch on a GPU), torch, onnxruntime")
     ap.add_argument("--channel-sigmoid", choices=("on", "off"), help="community GAM: sigmoid on the channel map")
     ap.add_argument("--shuffle", choices=("on", "off"), help="community GAM: shuffle the final spatial map")
     ap.add_argument("--no-composite", action="store_true", help="skip the composite figure")
@@ -705,9 +707,9 @@ def run(argv: List[str]) -> int:
     from ..render import figures as F
 
     det = load_model(args.model, device=device, channel_sigmoid=_switch(args.channel_sigmoid),
-                     shuffle=_switch(args.shuffle))
+                     shuffle=_switch(args.shuffle), backend=args.backend)
     base = load_model(args.baseline, device=device, channel_sigmoid=_switch(args.channel_sigmoid),
-                      shuffle=_switch(args.shuffle)) if args.baseline else None
+                      shuffle=_switch(args.shuffle), backend=args.backend) if args.baseline else None
     plan = _make_plan(args, det)
     imgsz = det.default_imgsz if args.imgsz is None else args.imgsz
     base_imgsz = (base.default_imgsz if base else imgsz) if args.imgsz is None else args.imgsz

@@ -13,10 +13,22 @@ def run(argv: List[str]) -> int:
     ap.add_argument("model", help="a YOLO .pt, a gam-viewer .safetensors, a model YAML or a shipped model name")
     ap.add_argument("--channel-sigmoid", choices=("on", "off"), help="community GAM: sigmoid on the channel map")
     ap.add_argument("--shuffle", choices=("on", "off"), help="community GAM: shuffle the final spatial map")
+    ap.add_argument("--backend", choices=("auto", "torch", "onnxruntime"),
+                    help="also open the model for inference with this backend and say which one runs it "
+                         "(ONNX Runtime: the export, or its cached copy, and how long it took)")
     args = ap.parse_args(argv)
     from ..models import read_model
 
     loaded = read_model(args.model, channel_sigmoid=on_off(args.channel_sigmoid), shuffle=on_off(args.shuffle))
+    det = None
+    if args.backend:
+        import warnings
+
+        from ..inference.detector import Detector
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # the fallback is printed below as a note
+            det = Detector(loaded, backend=args.backend)
     m = loaded.model
     print(f"{args.model}")
     print(f"  format   {loaded.format} ({m.schema} schema{', scale ' + m.scale if m.scale else ''})")
@@ -26,6 +38,14 @@ def run(argv: List[str]) -> int:
     print(f"  GAM      {len(loaded.gam)} layer(s)")
     for r in loaded.gam:
         print(f"    {r.describe()}")
-    for note in loaded.notes:
+    if det is not None:
+        line = det.backend_label
+        rep = det.onnx_report
+        if det.backend == "onnxruntime" and rep is not None:
+            how = (f"exported in {rep.export_ms:.0f} ms" if rep.exported else "from the cache") + \
+                f", session {rep.open_ms:.0f} ms"
+            line += f"; {how}; {rep.path or 'not cached'}"
+        print(f"  backend  {line}")
+    for note in loaded.notes + (det.notes if det is not None else []):
         print(f"  note     {note}")
     return 0
