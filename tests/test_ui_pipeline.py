@@ -120,3 +120,49 @@ def test_inference_threads_run_below_the_gui_thread(qtbot, pipeline, fake_detect
         pipeline.open(str(img))
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == gui
     assert seen == {"g.pt": min(gui + WORKER_NICENESS, 19), "b.pt": min(gui + WORKER_NICENESS, 19)}
+
+
+def test_cpu_models_take_turns_and_gpu_ones_do_not_wait(qtbot, pipeline, fake_detector, tmp_path):
+    """Two CPU models run one after the other (their thread pools would preempt each other),
+    each frame still gets both results; a model that is not on the CPU runs at once."""
+    import cv2
+
+    spans = []
+
+    class OnCpu(fake_detector):
+        backend = "onnxruntime"
+
+        def predict(self, image, **kw):
+            t0 = time.perf_counter()
+            out = super().predict(image, **kw)
+            spans.append((self.source, t0, time.perf_counter()))
+            return out
+
+    class OnGpu(OnCpu):
+        backend = "torch"
+        device = type("Dev", (), {"type": "cuda"})()
+
+    def run_pair(gam, base):
+        spans.clear()
+        pipeline.set_detector("gam", gam)
+        pipeline.set_detector("baseline", base)
+        qtbot.waitUntil(lambda: (pipeline.model_info("baseline") or 0) and
+                        pipeline.model_info("baseline").label == base.source, timeout=5000)
+        qtbot.waitUntil(lambda: not pipeline.busy, timeout=5000)
+        spans.clear()
+        with qtbot.waitSignal(pipeline.result_ready, timeout=5000) as got:
+            pipeline.rerun()
+        assert got.args[0].gam is not None and got.args[0].baseline is not None
+        (_, a0, a1), (_, b0, b1) = sorted(spans, key=lambda s: s[1])
+        return a0, a1, b0, b1
+
+    img = tmp_path / "x.png"
+    cv2.imwrite(str(img), np.full((30, 40, 3), 100, np.uint8))
+    pipeline.set_detector("gam", OnCpu(source="g0.pt"))
+    qtbot.waitUntil(lambda: pipeline.model_info("gam") is not None, timeout=5000)
+    with qtbot.waitSignal(pipeline.result_ready, timeout=5000):
+        pipeline.open(str(img))
+    a0, a1, b0, b1 = run_pair(OnCpu(source="g.pt", delay=0.15), OnCpu(source="b.pt", delay=0.15))
+    assert b0 >= a1 - 1e-3                               # the second started after the first ended
+    a0, a1, b0, b1 = run_pair(OnCpu(source="g2.pt", delay=0.3), OnGpu(source="b2.pt", delay=0.3))
+    assert b0 < a1                                       # the GPU model did not wait for the CPU one
