@@ -335,3 +335,25 @@ def test_cache_entry_for_an_other_version_is_not_used(monkeypatch, tmp_path):
     monkeypatch.setattr(onnxrt, "EXPORT_VERSION", onnxrt.EXPORT_VERSION + 1)
     again = _reopen(det)
     assert again.onnx_report.exported
+
+
+def test_eigencam_on_onnxruntime_equals_the_pytorch_one(tmp_path):
+    """EigenCAM on ONNX Runtime uses the exported CAM layer outputs (no PyTorch pass) and gives
+    the PyTorch map; a layer that is not exported falls back to the PyTorch model."""
+    from gam_viewer.inference.cam import cam_layers, eigen_cam
+
+    path = tiny_fork(tmp_path / "f.pt")
+    ref, ort = load_model(path, backend="torch"), load_model(path, backend="onnxruntime")
+    img = _images()[0]
+    offered = [c.index for c in cam_layers(ort)]
+    with torch.inference_mode():
+        x, _ = ort.preprocess(img, 320, True)
+    assert ort.layer_outputs(x, offered) is not None and ref.layer_outputs(x, offered) is None
+    for layers in (None, offered[:1]):
+        a, b = eigen_cam(ref, img, layers, imgsz=320), eigen_cam(ort, img, layers, imgsz=320)
+        assert a.layers == b.layers and a.input_map.shape == b.input_map.shape
+        assert float(np.abs(a.input_map - b.input_map).max()) <= 1e-3
+    other = next(i for i in range(len(ort.model.layers) - 1) if i not in offered and ort.model.layers[i].stride)
+    assert ort.layer_outputs(x, [other]) is None
+    a, b = eigen_cam(ref, img, [other], imgsz=320), eigen_cam(ort, img, [other], imgsz=320)
+    assert float(np.abs(a.input_map - b.input_map).max()) <= 1e-3

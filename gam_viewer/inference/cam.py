@@ -194,6 +194,16 @@ def _eigen_class():
     return _EigenCAM
 
 
+def _eigen_from_activations(acts: Sequence[np.ndarray], target_wh: Tuple[int, int]) -> np.ndarray:
+    """EigenCAM of batch element 0 from layer activations, combined across layers exactly as
+    grad-cam's base class does it (per layer: ReLU, min-max, resize; then mean, min-max)."""
+    from pytorch_grad_cam.utils.image import scale_cam_image
+
+    per_layer = [scale_cam_image(np.maximum(_first_component(a), 0), target_wh)[:, None, :] for a in acts]
+    stacked = np.maximum(np.concatenate(per_layer, axis=1), 0)
+    return np.ascontiguousarray(scale_cam_image(np.mean(stacked, axis=1))[0], dtype=np.float32)
+
+
 def _first_component(batch: np.ndarray) -> np.ndarray:
     """(B, C, h, w) -> (B, h, w): projection on the first principal component over positions."""
     out = []
@@ -305,7 +315,12 @@ def eigen_cam(detector, image, layers: Union[None, int, Sequence[int]] = None, *
     """
     idx = check_cam_layers(detector, layers)
     _, x, lb = _prepare(detector, image, imgsz or detector.default_imgsz, auto)
-    out, _ = _run_cam(detector, _eigen_class(), idx, x, None, grad=False)
+    # ONNX Runtime exports the offered CAM layers' outputs: no PyTorch pass needed for those
+    acts = detector.layer_outputs(x, idx) if hasattr(detector, "layer_outputs") else None
+    if acts is not None:
+        out = _eigen_from_activations(acts, (int(x.shape[3]), int(x.shape[2])))
+    else:
+        out, _ = _run_cam(detector, _eigen_class(), idx, x, None, grad=False)
     return CamMap("eigen", tuple(idx), out, lb, layer_names=_layer_names(detector, idx))
 
 

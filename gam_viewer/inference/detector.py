@@ -293,6 +293,15 @@ class Detector:
                 g.module.spatial_gate = torch.from_numpy(gates[g.spatial]) if g.spatial else None
         return [torch.from_numpy(r) for r in raw]
 
+    def layer_outputs(self, x: torch.Tensor, layers: Sequence[int]) -> Optional[List[np.ndarray]]:
+        """Outputs of model layers ``layers`` for a preprocessed batch, from the ONNX Runtime
+        graph (the layers CAM offers are exported); None when this backend cannot give them
+        (PyTorch, or a layer that is not exported): then run the PyTorch model."""
+        if self._ort is None:
+            return None
+        with self._lock:
+            return self._ort.layer_outputs(x.detach().cpu().numpy(), layers)
+
     def decode(self, raw: Sequence[torch.Tensor]) -> torch.Tensor:
         return decode_head(self.model.head, raw, self._grids)
 
