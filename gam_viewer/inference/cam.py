@@ -56,6 +56,7 @@ from torch import nn
 
 from .attention import warp_to_image
 from .decode import decode_head, has_objectness
+from .layer_choice import cam_layer_reasons, head_sources
 from .letterbox import Letterbox
 
 __all__ = ["CamLayer", "CamMap", "cam_layers", "default_cam_layers", "check_cam_layers", "eigen_cam", "grad_cam"]
@@ -110,26 +111,15 @@ class CamMap:
 
 # ----------------------------------------------------------------------------- layer choice
 def _head_sources(model) -> List[int]:
-    head = len(model.layers) - 1
-    f = model.model[-1].f
-    srcs = [f] if isinstance(f, int) else list(f)
-    srcs = srcs[: getattr(model.model[-1], "nl", len(srcs))]  # YOLOv7's IAuxDetect: the lead heads' inputs
-    return [s if s >= 0 else head + s for s in srcs]   # -1 is the layer just before the head
+    return head_sources(model)
 
 
 def cam_layers(detector) -> List[CamLayer]:
     """The layers offered for CAM, in model order (see the module docstring for why)."""
     model = detector.model
-    reasons = {}
-    for s in _head_sources(model):
-        reasons.setdefault(s, []).append("feeds Detect")
-    for info in model.gam_layers():
-        reasons.setdefault(info.index, []).append("GAM")
-    backbone = [info.index for info in model.layers if info.section == "backbone"]
-    if backbone:
-        reasons.setdefault(backbone[-1], []).append("last backbone layer")
+    reasons = cam_layer_reasons(model)
     out = []
-    for i in sorted(reasons):
+    for i in reasons:
         info = model.layers[i]
         out.append(CamLayer(i, info.type, info.position, int(info.stride or 0), tuple(reasons[i])))
     return out

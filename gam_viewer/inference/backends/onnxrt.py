@@ -87,11 +87,9 @@ def gate_outputs(model) -> List[GateOutput]:
 
 def cam_output_layers(model) -> List[int]:
     """Indices of the layers whose outputs are exported for CAM (the ones CAM offers)."""
-    from types import SimpleNamespace
+    from ..layer_choice import cam_layer_reasons
 
-    from ..cam import cam_layers
-
-    return [c.index for c in cam_layers(SimpleNamespace(model=model))]
+    return list(cam_layer_reasons(model))
 
 
 def output_names(model) -> Tuple[List[str], List[str], List[str]]:
