@@ -286,7 +286,7 @@ class Detector:
     def _ort_forward(self, x: torch.Tensor, keep_gates: bool) -> List[torch.Tensor]:
         raw, gates = self._ort.run(x.detach().cpu().numpy(), gates=keep_gates)
         for m in self._gams:
-            m.clear_gates()
+            m.channel_gate = m.spatial_gate = None
         if keep_gates:   # the taps read them where the PyTorch pass leaves them
             for g in self._gate_outputs:
                 g.module.channel_gate = torch.from_numpy(gates[g.channel]) if g.channel else None

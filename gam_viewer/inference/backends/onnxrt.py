@@ -196,7 +196,7 @@ def export_bytes(model, opset: int = OPSET, imgsz: int = 640) -> bytes:
     finally:
         for m, k in keep:
             m.keep_gates = k
-            m.clear_gates()
+            m.channel_gate = m.spatial_gate = None
     return buf.getvalue()
 
 
