@@ -359,3 +359,37 @@ def test_eigencam_on_onnxruntime_equals_the_pytorch_one(tmp_path):
     assert ort.layer_outputs(x, [other]) is None
     a, b = eigen_cam(ref, img, [other], imgsz=320), eigen_cam(ort, img, [other], imgsz=320)
     assert float(np.abs(a.input_map - b.input_map).max()) <= 1e-3
+
+
+def test_window_spec_and_picker_carry_the_backend(qtbot, fake_detector, monkeypatch):
+    """A pane's backend choice travels in its ModelSpec (and settings), reaches load_model,
+    and the picker shows the backend the detector reports."""
+    pytest.importorskip("PySide6")
+    from gam_viewer.ui import worker
+    from gam_viewer.ui.model_picker import ModelPicker
+    from gam_viewer.ui.model_spec import ModelInfo, ModelSpec
+
+    spec = ModelSpec("m.pt", backend="onnxruntime")
+    assert ModelSpec.from_json(spec.to_json()) == spec
+    assert ModelSpec.from_json('{"source": "m.pt", "backend": "tensorrt"}').backend == "auto"
+    assert ModelSpec.from_json('{"source": "m.pt"}').backend == "auto"       # settings from before
+
+    seen = {}
+    import gam_viewer.inference as inference
+
+    def fake_load(source, **kw):
+        seen.update(kw)
+        return "det"
+
+    monkeypatch.setattr(inference, "load_model", fake_load)
+    assert worker.default_loader(spec) == "det" and seen["backend"] == "onnxruntime"
+
+    picker = ModelPicker("gam")
+    qtbot.addWidget(picker)
+    picker.backend.setCurrentIndex(picker.backend.findData("torch"))
+    assert picker.spec_for("x.pt").backend == "torch"
+    det = fake_detector(source="x.pt")
+    det.backend_label = "ONNX Runtime (CPU, 2 threads)"
+    picker.set_info(ModelInfo.from_detector(det, ModelSpec("x.pt", backend="onnxruntime")))
+    assert "ONNX Runtime (CPU, 2 threads)" in picker.current.text()
+    assert picker.backend.currentData() == "onnxruntime"
