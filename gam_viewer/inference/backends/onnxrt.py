@@ -10,7 +10,8 @@ Output names: ``raw.<level>`` for the head maps, ``gam.<layer index>.channel`` a
 ``gam.<layer index>.spatial`` for the gates (an ablated block has only the one it keeps), and
 ``cam.<layer index>`` for the output of every layer offered for CAM
 (:func:`gam_viewer.inference.cam.cam_layers`): EigenCAM needs only those activations, so it
-runs on ONNX Runtime too (measured: a PyTorch EigenCAM pass cost 4-14x an ONNX Runtime frame).
+runs on ONNX Runtime too (measured under heavy load: a PyTorch EigenCAM pass cost 4-14x an
+ONNX Runtime frame; benchmarks/backend_memory.py).
 ONNX Runtime computes them in every pass anyway; they are copied out only when asked for.
 
 Exports are cached in ``cache_root()/onnx`` (:mod:`gam_viewer.cachedir`), one ``.onnx`` and
