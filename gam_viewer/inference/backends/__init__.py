@@ -13,7 +13,8 @@ from typing import Optional
 
 from .onnxrt import ExportError, OrtEngine, onnxruntime_available, open_onnx
 
-__all__ = ["BACKENDS", "ENV_BACKEND", "ExportError", "OrtEngine", "check_backend", "choose_backend", "onnxruntime_available",
+__all__ = ["BACKENDS", "ENV_BACKEND", "ExportError", "OrtEngine", "check_backend", "choose_backend",
+           "onnxruntime_available",
            "open_onnx"]
 
 BACKENDS = ("auto", "torch", "onnxruntime")

@@ -189,7 +189,8 @@ def export_bytes(model, opset: int = OPSET, imgsz: int = 640) -> bytes:
             m.keep_gates = True
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(wrapper, (x,), buf, input_names=["images"], output_names=raw_names + gate_names + cam_names,
+            torch.onnx.export(wrapper, (x,), buf, input_names=["images"],
+                              output_names=raw_names + gate_names + cam_names,
                               dynamic_axes=dims, opset_version=opset, do_constant_folding=True, dynamo=False)
     except Exception as exc:  # noqa: BLE001 - any exporter failure is reported in one line
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -269,7 +270,8 @@ def _read_entry(onnx_path: Path, meta_path: Path, key: Dict[str, object]) -> Opt
 
 
 def open_onnx(loaded, model, *, fused: bool = True, threads: Optional[int] = None, cache: bool = True,
-              opset: int = OPSET, weights: Optional[str] = None, spinning: bool = False) -> Tuple[OrtEngine, OpenReport]:
+              opset: int = OPSET, weights: Optional[str] = None,
+              spinning: bool = False) -> Tuple[OrtEngine, OpenReport]:
     """An :class:`OrtEngine` for ``model`` (a cached export when there is a good one).
 
     Raises ExportError (one line) when onnxruntime is missing, the export fails, or the
@@ -312,7 +314,8 @@ def open_onnx(loaded, model, *, fused: bool = True, threads: Optional[int] = Non
     if onnx_path is not None:
         try:
             write_atomic(onnx_path, data, overwrite=True)
-            meta = {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "outputs": raw_names + gate_names + cam_names,
+            meta = {"key": key, "sha256": hashlib.sha256(data).hexdigest(),
+                    "outputs": raw_names + gate_names + cam_names,
                     "source": str(loaded.source)}
             write_atomic(meta_path, json.dumps(meta, indent=1).encode(), overwrite=True)
             report.path = onnx_path
