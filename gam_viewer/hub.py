@@ -12,10 +12,10 @@ that value is checked; for the others the hash seen at the first download is rec
 ``checksums.json`` in the cache folder (trust on first use) and every later use is checked
 against it. A cached file is verified before it is handed out.
 
-Where files go: ``$GAM_VIEWER_CACHE`` when set (the folder itself), else the platform's cache
-folder: ``$XDG_CACHE_HOME/gam-viewer/weights`` (``~/.cache/gam-viewer/weights``) on Linux,
-``~/Library/Caches/gam-viewer/weights`` on macOS, ``%LOCALAPPDATA%\\gam-viewer\\cache\\weights``
-on Windows. Where from: the GitHub release, or a mirror given as ``base_url`` or
+Where files go: ``weights/`` in gam-viewer's user cache folder (:mod:`gam_viewer.cachedir`:
+``$GAM_VIEWER_CACHE`` when set, else the platform's, from platformdirs:
+``~/.cache/gam-viewer/weights`` on Linux, ``~/Library/Caches/gam-viewer/weights`` on macOS,
+``%LOCALAPPDATA%\\gam-viewer\\Cache\\weights`` on Windows). Where from: the GitHub release, or a mirror given as ``base_url`` or
 ``$GAM_VIEWER_ZOO_URL`` (``<base>/<name>.pt``).
 
 Nothing here runs at import; no Qt.
@@ -29,7 +29,6 @@ import json
 import os
 import socket
 import ssl
-import sys
 import tempfile
 import urllib.error
 import urllib.parse
@@ -38,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
+from .cachedir import ENV_CACHE, cache_root  # noqa: F401  (ENV_CACHE: the variable's name, for callers)
 from .fsutil import give_default_mode, write_atomic
 
 __all__ = ["Checkpoint", "OFFICIAL", "RELEASE", "DEFAULT_BASE_URL", "ZooError", "FetchCancelled",
@@ -47,7 +47,6 @@ __all__ = ["Checkpoint", "OFFICIAL", "RELEASE", "DEFAULT_BASE_URL", "ZooError", 
 RELEASE = "v7.0"
 DEFAULT_BASE_URL = f"https://github.com/ultralytics/yolov5/releases/download/{RELEASE}"
 ENV_URL = "GAM_VIEWER_ZOO_URL"
-ENV_CACHE = "GAM_VIEWER_CACHE"
 CHECKSUMS = "checksums.json"
 CHUNK = 1 << 16
 DEFAULT_TIMEOUT = 30.0
@@ -88,20 +87,10 @@ class FetchCancelled(ZooError):
 
 # ----------------------------------------------------------------------------- where
 def cache_dir() -> Path:
-    """The folder downloaded checkpoints live in (not created here)."""
-    env = os.environ.get(ENV_CACHE, "").strip()
-    if env:
-        return Path(env).expanduser()
-    home = Path.home()
-    if sys.platform == "darwin":
-        return home / "Library" / "Caches" / "gam-viewer" / "weights"
-    if os.name == "nt":
-        local = os.environ.get("LOCALAPPDATA", "").strip()
-        root = Path(local) if local else home / "AppData" / "Local"
-        return root / "gam-viewer" / "cache" / "weights"
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    root = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".cache"   # XDG: relative = unset
-    return root / "gam-viewer" / "weights"
+    """The folder downloaded checkpoints live in (not created here): ``weights/`` in gam-viewer's
+    user cache folder (:func:`gam_viewer.cachedir.cache_root`: ``$GAM_VIEWER_CACHE``, else the
+    platform's, from platformdirs)."""
+    return cache_root() / "weights"
 
 
 def base_url(override: Optional[str] = None) -> str:

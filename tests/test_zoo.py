@@ -65,8 +65,8 @@ class Server:
 
 @pytest.fixture()
 def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAM_VIEWER_CACHE", str(tmp_path))
     folder = tmp_path / "weights"
-    monkeypatch.setenv("GAM_VIEWER_CACHE", str(folder))
     monkeypatch.delenv("GAM_VIEWER_ZOO_URL", raising=False)
     for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)   # the local server is reached directly
@@ -102,7 +102,7 @@ def leftovers(folder: Path):
 # ----------------------------------------------------------------------------- where
 def test_cache_folder_follows_env_and_xdg(monkeypatch, tmp_path):
     monkeypatch.setenv("GAM_VIEWER_CACHE", str(tmp_path / "mine"))
-    assert zoo.cache_dir() == tmp_path / "mine"
+    assert zoo.cache_dir() == tmp_path / "mine" / "weights"
     monkeypatch.delenv("GAM_VIEWER_CACHE")
     if os.name == "nt" or sys.platform == "darwin":
         pytest.skip("XDG_CACHE_HOME applies on Linux only")
