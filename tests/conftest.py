@@ -157,3 +157,25 @@ def make_video(tmp_path):
         return path
 
     return make
+
+
+@pytest.fixture(scope="module")
+def ul(tmp_path_factory):
+    """Ultralytics (the train extra), imported offline with its config in a temp folder (unless it is
+    already imported), GAM registered the way gam-viewer's trainer does it; skipped when absent."""
+    import sys
+
+    pytest.importorskip("ultralytics", reason="the train extra (ultralytics) is not installed")
+    saved = {k: os.environ.get(k) for k in ("YOLO_CONFIG_DIR", "YOLO_OFFLINE", "YOLO_AUTOINSTALL")}
+    if "ultralytics" not in sys.modules:
+        os.environ["YOLO_CONFIG_DIR"] = str(tmp_path_factory.mktemp("ultralytics-config"))
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    from gam_viewer.train import trainer  # registers GAM
+
+    yield trainer
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

@@ -9,18 +9,10 @@ import numpy as np
 import pytest
 
 from gam_viewer.app import main
+from tiny_models import tiny_gam_yaml
 
 # a tiny GAM-YOLO (one stride-16 conv, one GAM, Detect), random weights: plumbing, not accuracy
-TINY_YAML = """
-nc: 2
-anchors:
-  - [16, 16, 32, 32, 64, 64]
-backbone:
-  - [-1, 1, Conv, [8, 16, 16, 0]]
-  - [-1, 1, GAM, []]
-head:
-  - [[1], 1, Detect, [nc, anchors]]
-"""
+TINY_YAML = tiny_gam_yaml(nc=2)
 FAST = ["--imgsz", "32", "--quiet", "--no-charts", "--no-composite"]
 
 

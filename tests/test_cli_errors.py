@@ -109,6 +109,19 @@ CASES = [
     (["fetch", "yolov9z"], "unknown official checkpoint 'yolov9z'"),
     (["fetch", "yolov5n", "--timeout", "0"], "argument --timeout: expected a positive number, got 0"),
     (["fetch", "yolov5n", "--timeout", "soon"], "argument --timeout: expected a number, got 'soon'"),
+    # figure: options and locations (checked before any model is read)
+    (["figure", "--model", "yolov5n", "--source", "{img}", "--out", "/etc/passwd/f.pdf"],
+     "--out /etc/passwd/f.pdf: /etc/passwd is a file, not a folder"),
+    (["figure", "--model", "yolov5n", "--source", "{img}", "--out", "{tmp}/f.pdf", "--dpi", "0"],
+     "--dpi must be in 50..2400, got 0"),
+    (["figure", "--model", "yolov5n", "--source", "{img}", "--out", "{tmp}/f.pdf", "--columns", "input,L"],
+     "--columns"),
+    (["figure", "--model", "yolov5n", "--source", "{tmp}/nope.jpg", "--out", "{tmp}/f.pdf"],
+     "--source {tmp}/nope.jpg: no such file or folder"),
+    (["figure", "--model", "yolov5n", "--source", "{img}", "--out", "{tmp}/f.pdf", "--bogus"],
+     "figure: unrecognized arguments: --bogus"),
+    # export --video
+    (["export", "--model", "yolov5n", "--source", "{img}", "--video", "/etc/passwd/v.mp4"], "/etc/passwd"),
     # the window's own options
     (["--bogus"], "unrecognized arguments: --bogus"),
 ]
@@ -124,7 +137,7 @@ def test_bad_option_or_location_is_one_line_status_2(argv, message, places, caps
         pytest.skip("no read-only folder available here (root, and /sys is writable)")
     if argv[0] == "train":
         pytest.importorskip("ultralytics", reason="gam-viewer train needs the train extra")
-    if argv[0] in ("export", "convert"):   # info's errors come from reading the model itself
+    if argv[0] in ("export", "convert", "figure"):   # info's errors come from reading the model itself
         _no_model_loads(monkeypatch)
     before = sorted(p.name for p in places["tmp"].iterdir())
     rc = main([_fill(a, places) for a in argv])

@@ -16,22 +16,14 @@ from gam_viewer.render.captions import caption_text
 from gam_viewer.render.colormaps import COLORMAPS, colormap_lut
 from gam_viewer.inference.attention import AttentionMap
 from gam_viewer.inference.letterbox import letterbox
+from tiny_models import tiny_gam_yaml
 
 # --------------------------------------------------------------------------- a model whose gate is known
 # Layer 0 averages each 16 x 16 patch of the input into every channel (a patchify conv);
 # the GAM block's channel gate is ~1 everywhere and its spatial gate is
 # sigmoid(60 * silu(patch brightness) - 20): ~1 on white patches, < 0.03 on black or
 # grey (padding) ones. So the gate is high exactly on the input cells covered by a white rectangle.
-TINY_YAML = """
-nc: 1
-anchors:
-  - [16, 16, 32, 32, 64, 64]
-backbone:
-  - [-1, 1, Conv, [8, 16, 16, 0]]
-  - [-1, 1, GAM, []]
-head:
-  - [[1], 1, Detect, [nc, anchors]]
-"""
+TINY_YAML = tiny_gam_yaml(nc=1)
 CELL = 16
 
 

@@ -26,26 +26,6 @@ YOLOV5N = SHARED / "weights" / "yolov5n.pt"
 SAMPLE = ROOT / "resources" / "samples" / "synth_01.jpg"
 
 
-@pytest.fixture(scope="module")
-def ul(tmp_path_factory):
-    """Ultralytics, imported offline (config in a temp folder unless already imported), GAM registered."""
-    _needs_ultralytics()
-    cfg = tmp_path_factory.mktemp("ultralytics-config")
-    saved = {k: os.environ.get(k) for k in ("YOLO_CONFIG_DIR", "YOLO_OFFLINE", "YOLO_AUTOINSTALL")}
-    if "ultralytics" not in sys.modules:
-        os.environ["YOLO_CONFIG_DIR"] = str(cfg)
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-    from gam_viewer.train import trainer  # registers GAM
-
-    yield trainer
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
 def _build(ul, name, nc=6, rename=None):
     """An Ultralytics DetectionModel from a shipped name (GAM rows optionally renamed)."""
     from ultralytics.nn.tasks import DetectionModel

@@ -287,25 +287,6 @@ def test_other_yolo11_tasks_are_refused_with_a_reason(tmp_path, head, word):
 
 
 # ----------------------------------------------------------------------------- live Ultralytics
-@pytest.fixture(scope="module")
-def ul(tmp_path_factory):
-    """Ultralytics imported offline with GAM registered the way gam-viewer's trainer does it."""
-    pytest.importorskip("ultralytics", reason="ultralytics (the train extra) is not installed")
-    saved = {k: os.environ.get(k) for k in ("YOLO_CONFIG_DIR", "YOLO_OFFLINE", "YOLO_AUTOINSTALL")}
-    if "ultralytics" not in sys.modules:
-        os.environ["YOLO_CONFIG_DIR"] = str(tmp_path_factory.mktemp("ultralytics-config"))
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-    from gam_viewer.train import trainer
-
-    yield trainer
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
 def _randomise(model, seed=0):
     g = torch.Generator().manual_seed(seed)
     for m in model.modules():

@@ -37,7 +37,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .args import Parser, finite_float, positive_int
+from .args import Parser, finite_float, on_off, positive_int
 
 __all__ = ["run", "ExportError", "MAX_EDGE", "MAX_ASPECT"]
 
@@ -136,10 +136,6 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--force", action="store_true", help="overwrite existing output files")
     ap.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     return ap
-
-
-def _switch(v: Optional[str]) -> Optional[bool]:
-    return None if v is None else v == "on"
 
 
 # ----------------------------------------------------------------------------- frame sources
@@ -706,10 +702,10 @@ def run(argv: List[str]) -> int:
     from ..inference import load_model
     from ..render import figures as F
 
-    det = load_model(args.model, device=device, channel_sigmoid=_switch(args.channel_sigmoid),
-                     shuffle=_switch(args.shuffle), backend=args.backend)
-    base = load_model(args.baseline, device=device, channel_sigmoid=_switch(args.channel_sigmoid),
-                      shuffle=_switch(args.shuffle), backend=args.backend) if args.baseline else None
+    det = load_model(args.model, device=device, channel_sigmoid=on_off(args.channel_sigmoid),
+                     shuffle=on_off(args.shuffle), backend=args.backend)
+    base = load_model(args.baseline, device=device, channel_sigmoid=on_off(args.channel_sigmoid),
+                      shuffle=on_off(args.shuffle), backend=args.backend) if args.baseline else None
     plan = _make_plan(args, det)
     imgsz = det.default_imgsz if args.imgsz is None else args.imgsz
     base_imgsz = (base.default_imgsz if base else imgsz) if args.imgsz is None else args.imgsz

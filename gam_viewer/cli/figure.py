@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .args import Parser, on_off
+
 __all__ = ["run", "FigureError", "eval_sources"]
 
 
@@ -33,7 +35,7 @@ class FigureError(ValueError):
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog="gam-viewer figure",
         description="A paper figure grid: one row per image; columns for the input with boxes, each model's CAM "
                     "and GAM layers' gates; one colour scale per quantity across rows and models. Writes PDF, SVG "
@@ -76,10 +78,6 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--force", action="store_true", help="overwrite existing files")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     return ap
-
-
-def _switch(v: Optional[str]) -> Optional[bool]:
-    return None if v is None else v == "on"
 
 
 def _source_paths(sources: List[str]) -> List[Path]:
@@ -232,14 +230,17 @@ def run(argv: List[str]) -> int:
                 float(width)
             except ValueError:
                 raise FigureError(f"--width must be single, double or a width in mm, got {width!r}") from None
-        opts = G.GridOptions(columns=[], width=width, dpi=args.dpi or 300, per_image=args.per_image,
+        opts = G.GridOptions(columns=[], width=width, dpi=300 if args.dpi is None else args.dpi, per_image=args.per_image,
                              cam=args.cam or "eigen", cam_layers=args.cam_layers,
                              alpha=0.5 if args.alpha is None else args.alpha,
                              conf=0.25 if args.conf is None else args.conf, iou=0.45 if args.iou is None else args.iou,
-                             imgsz=args.imgsz, square=args.square, channel_sigmoid=_switch(args.channel_sigmoid),
-                             shuffle=_switch(args.shuffle), raster_max=args.raster_max)
+                             imgsz=args.imgsz, square=args.square, channel_sigmoid=on_off(args.channel_sigmoid),
+                             shuffle=on_off(args.shuffle), raster_max=args.raster_max)
     paths = G.output_paths(out, also)
     sidecar_path = out.with_suffix(".json")
+    from ..fsutil import check_output_file
+
+    check_output_file(out, "--out", overwrite=args.force)   # a file in the way, no permission: said plainly
     if not out.parent.is_dir():
         raise FigureError(f"--out {out}: the folder {out.parent} does not exist")
     _check_free(paths + [sidecar_path], args.force)

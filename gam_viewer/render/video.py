@@ -25,7 +25,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from ..fsutil import give_default_mode
+from ..fsutil import give_default_mode, check_output_file
 from .boxes import draw_boxes
 from .colormaps import colormap_lut
 from .figures import overlay
@@ -300,6 +300,7 @@ def export_video(job: VideoJob, progress=None, on_open=None, warn=None, cancelle
     out = Path(job.out).expanduser()
     if out.exists() and not job.overwrite:
         raise FileExistsError(f"{out}: already exists (not overwritten); use --force or another name")
+    check_output_file(out, "--video", overwrite=job.overwrite)   # before any model is read
     if job.overlay not in ("gate", "eigen", "grad", "none"):
         raise VideoError(f"overlay must be gate, eigen, grad or none, got {job.overlay!r}")
     if not 0.0 <= job.alpha <= 1.0:
