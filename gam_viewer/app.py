@@ -61,6 +61,12 @@ def _cmd_figure(argv: List[str]) -> int:
     return int(run_figure(argv))
 
 
+def _cmd_eval(argv: List[str]) -> int:
+    from .cli.eval import run as run_eval
+
+    return int(run_eval(argv))
+
+
 def _cmd_train(argv: List[str]) -> int:
     try:
         from .train.cli import run as run_train
@@ -81,6 +87,7 @@ SUBCOMMANDS: Dict[str, Callable[[List[str]], int]] = {
     "convert": _cmd_convert,
     "export": _cmd_export,
     "figure": _cmd_figure,
+    "eval": _cmd_eval,
     "data": _cmd_data,
     "train": _cmd_train,
     "fetch": _cmd_fetch,

@@ -1,0 +1,126 @@
+"""``gam-viewer eval``: does GAM help on *my* data? mAP side by side with a confidence interval,
+the images where the two models disagree, and where GAM's attention falls.
+
+    gam-viewer eval --model gam.pt --baseline yolov5s.pt --data data.yaml [--split val]
+                    [--imgsz 640] [--conf 0.001] [--iou 0.6] [--max-det 300]
+                    [--operating-conf 0.25] [--out report/] [--force] [--allow-name-mismatch]
+
+Writes report.json, per_class.csv, per_image.csv and report.html into ``--out`` (never over
+existing files without ``--force``; each file atomically), prints a summary table, and shows a
+progress bar on stderr. The work is done by :mod:`gam_viewer.eval`; formulas and settings are
+in ``docs/EVAL.md``. User errors raise ValueError/FileExistsError: one line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+__all__ = ["run", "build_parser"]
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="gam-viewer eval",
+        description="Compare a GAM-YOLO model with a baseline on a labelled dataset (YOLO data.yaml, COCO "
+                    "instances JSON, or an image folder without labels): COCO mAP with a paired-bootstrap "
+                    "interval, per-class AP, per-image outcomes, attention statistics, cost.")
+    ap.add_argument("--model", required=True, help="the GAM-YOLO model (.pt, .safetensors, YAML or shipped name)")
+    ap.add_argument("--baseline", required=True, help="the model to compare with")
+    ap.add_argument("--data", required=True, help="data.yaml, COCO instances .json, or a folder of images")
+    ap.add_argument("--split", default="val", choices=("train", "val", "test"), help="data.yaml split (default: val)")
+    ap.add_argument("--images", help="COCO: the image folder (default: found next to the JSON)")
+    ap.add_argument("--imgsz", type=_positive, help="inference size (default: each model's trained size, 640 for "
+                                                      "official YOLOv5 checkpoints)")
+    ap.add_argument("--conf", type=float, default=0.001, help="detection threshold for mAP (default: 0.001)")
+    ap.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold (default: 0.6)")
+    ap.add_argument("--max-det", type=_positive, default=300, help="boxes kept per image (default: 300)")
+    ap.add_argument("--operating-conf", type=float, default=0.25,
+                    help="score threshold of the per-image outcomes (default: 0.25)")
+    ap.add_argument("--letterbox", choices=("val", "minimal", "square"), default="val",
+                    help="val: YOLOv5 val.py's rectangle with half-stride padding (default); minimal: the viewer's "
+                         "detect.py-style padding; square: imgsz x imgsz")
+    ap.add_argument("--resamples", type=_positive, default=1000, help="bootstrap resamples (default: 1000)")
+    ap.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    ap.add_argument("--no-attention", action="store_true", help="skip the attention statistics")
+    ap.add_argument("--out", default="report", help="output folder (default: ./report)")
+    ap.add_argument("--force", action="store_true", help="overwrite existing report files")
+    ap.add_argument("--allow-name-mismatch", action="store_true",
+                    help="compare by class index when the models' class names differ from the dataset's")
+    ap.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
+    return ap
+
+
+def _bar(total: int, quiet: bool):
+    if quiet:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, file=sys.stderr, unit="img", desc="eval", dynamic_ncols=True)
+
+
+def run(argv: List[str]) -> int:
+    args = build_parser().parse_args(argv)
+    from ..eval.datasets import open_dataset
+    from ..eval.report import check_outputs, summary_table, write_report
+    from ..eval.runner import EvalSettings, evaluate
+    from ..inference import load_model
+
+    out = Path(args.out).expanduser()
+    check_outputs(out, args.force)                      # before any work
+    settings = EvalSettings(imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det,
+                            operating_conf=args.operating_conf, letterbox=args.letterbox,
+                            resamples=args.resamples, seed=args.seed, attention=not args.no_attention,
+                            allow_name_mismatch=args.allow_name_mismatch)
+    settings.check()
+    dataset = open_dataset(args.data, args.split, args.images)
+    model = load_model(args.model, device=args.device)
+    baseline = load_model(args.baseline, device=args.device)
+    from ..inference.letterbox import check_imgsz
+
+    for role, det in (("model", model), ("baseline", baseline)):
+        try:
+            check_imgsz(args.imgsz or det.default_imgsz, det.stride)
+        except ValueError as exc:
+            raise ValueError(f"--imgsz: {exc} (--{role})") from None
+    bar = _bar(len(dataset), args.quiet)
+    state = {"done": 0}
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.update(done - state["done"])
+        state["done"] = done
+
+    try:
+        result = evaluate(model, baseline, dataset, settings, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    files = write_report(result, out, force=args.force)
+    if not args.quiet:
+        print(summary_table(result))
+        print(f"wrote {', '.join(p.name for p in files)} in {out}")
+    for u in result.unreadable:
+        print(f"gam-viewer: warning: skipped {u}", file=sys.stderr)
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:   # pragma: no cover - convenience
+    from ..app import main as app_main
+
+    return app_main(["eval"] + list(sys.argv[1:] if argv is None else argv))

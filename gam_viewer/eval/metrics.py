@@ -1,0 +1,242 @@
+"""COCO box metrics through pycocotools, and a paired bootstrap of the mAP difference.
+
+:func:`coco_metrics` runs ``pycocotools.cocoeval.COCOeval`` (the reference implementation) on
+the ground truth and one model's detections: mAP50-95, mAP50, mAP75, AP small/medium/large,
+AR@1/10/100 and per-class AP. Nothing here integrates a PR curve for those numbers.
+
+The bootstrap resamples *images* with replacement (the same resample for both models: a
+paired bootstrap). Re-running COCOeval for each resample would cost ~1 s each; instead the
+per-image matching that COCOeval computes once (``evaluateImg``: for each image, class and
+IoU threshold, which detections matched) is kept, and only COCOeval's accumulation step is
+redone for a resample: an image drawn k times contributes its detections k times. The
+detections of one image drawn k times have the same score, so they sit next to each other in
+the score order and a weighted cumulative sum gives the same interpolated precision as k
+copies would (see ``docs/EVAL.md``). :meth:`MatchTable.average_precision` with all weights 1
+reproduces COCOeval's own accumulation; a test checks that against pycocotools.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["CocoResult", "coco_metrics", "MatchTable", "paired_bootstrap", "STAT_NAMES", "gt_coco"]
+
+STAT_NAMES = ("map50_95", "map50", "map75", "ap_small", "ap_medium", "ap_large", "ar1", "ar10", "ar100",
+              "ar_small", "ar_medium", "ar_large")
+
+
+def _quiet():
+    return contextlib.redirect_stdout(io.StringIO())
+
+
+def gt_coco(images: Sequence[dict], annotations: Sequence[dict], names: Sequence[str]):
+    """A pycocotools COCO object from plain records (category ids are class index + 1)."""
+    from pycocotools.coco import COCO
+
+    anns = []
+    for i, a in enumerate(annotations):
+        a = dict(a)
+        a.setdefault("id", i + 1)
+        a.setdefault("iscrowd", 0)
+        a.setdefault("area", float(a["bbox"][2] * a["bbox"][3]))
+        anns.append(a)
+    coco = COCO()
+    coco.dataset = {"images": list(images), "annotations": anns,
+                    "categories": [{"id": i + 1, "name": n} for i, n in enumerate(names)]}
+    with _quiet():
+        coco.createIndex()
+    return coco
+
+
+def _det_coco(gt, detections: Sequence[dict]):
+    """Detections as a COCO result object (as ``COCO.loadRes`` builds it, but also when empty)."""
+    from pycocotools.coco import COCO
+
+    anns = []
+    for i, d in enumerate(detections):
+        x, y, w, h = (float(v) for v in d["bbox"])
+        anns.append({"image_id": int(d["image_id"]), "category_id": int(d["category_id"]),
+                     "bbox": [x, y, w, h], "score": float(d["score"]), "area": w * h, "id": i + 1,
+                     "iscrowd": 0})
+    res = COCO()
+    res.dataset = {"images": list(gt.dataset["images"]), "annotations": anns,
+                   "categories": list(gt.dataset["categories"])}
+    with _quiet():
+        res.createIndex()
+    return res
+
+
+@dataclass
+class CocoResult:
+    stats: Dict[str, Optional[float]]       # STAT_NAMES -> value in [0, 1], None where undefined
+    per_class_ap: List[Optional[float]]     # AP50-95 per class (None: no ground truth)
+    per_class_ap50: List[Optional[float]]
+    per_class_gt: List[int]
+    table: "MatchTable"                     # for the bootstrap
+
+
+def coco_metrics(gt, detections: Sequence[dict], max_dets: int = 100) -> CocoResult:
+    """Run COCOeval (bbox) on ``gt`` (from :func:`gt_coco`) and a list of detection records
+    ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}``."""
+    from pycocotools.cocoeval import COCOeval
+
+    dt = _det_coco(gt, detections)
+    ev = COCOeval(gt, dt, "bbox")
+    ev.params.maxDets = [1, 10, max_dets]
+    with _quiet():
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    stats = {k: (None if v < 0 else float(v)) for k, v in zip(STAT_NAMES, ev.stats)}
+    prec = ev.eval["precision"]            # T x R x K x A x M
+    k_ids = list(ev.params.catIds)
+    per, per50, ngt = [], [], []
+    for k in range(len(k_ids)):
+        p = prec[:, :, k, 0, -1]
+        per.append(float(p[p > -1].mean()) if (p > -1).any() else None)
+        p50 = prec[0, :, k, 0, -1]
+        per50.append(float(p50[p50 > -1].mean()) if (p50 > -1).any() else None)
+        ngt.append(len([a for a in gt.getAnnIds(catIds=[k_ids[k]], iscrowd=False)]))
+    return CocoResult(stats, per, per50, ngt, MatchTable.from_cocoeval(ev))
+
+
+class MatchTable:
+    """COCOeval's per-image matching for area 'all' and the largest maxDets, ready to re-accumulate.
+
+    For class k: ``dets[k]`` = (image index (D,), tp (T, D) bool, fp (T, D) bool) in COCOeval's
+    score order (stable sort of the detections concatenated in image order), and
+    ``npig[k]`` = (I,) non-ignored ground truth per image.
+    """
+
+    def __init__(self, n_images: int, iou_thrs: np.ndarray, rec_thrs: np.ndarray):
+        self.n_images = n_images
+        self.iou_thrs = np.asarray(iou_thrs)
+        self.rec_thrs = np.asarray(rec_thrs, np.float64)
+        self.dets: List[tuple] = []
+        self.npig: List[np.ndarray] = []
+
+    @classmethod
+    def from_cocoeval(cls, ev) -> "MatchTable":
+        p = ev.params
+        n_i, n_a = len(p.imgIds), len(p.areaRng)
+        max_det = p.maxDets[-1]
+        a0 = [tuple(r) for r in p.areaRng].index(tuple(p.areaRng[0]))   # 'all' comes first
+        tab = cls(n_i, p.iouThrs, p.recThrs)
+        for k in range(len(p.catIds)):
+            idx, tps, fps, scores = [], [], [], []
+            npig = np.zeros(n_i, np.int64)
+            base = k * n_a * n_i + a0 * n_i
+            for i in range(n_i):
+                e = ev.evalImgs[base + i]
+                if e is None:
+                    continue
+                npig[i] = int(np.count_nonzero(np.asarray(e["gtIgnore"]) == 0))
+                s = np.asarray(e["dtScores"][:max_det], np.float64)
+                if not len(s):
+                    continue
+                m = np.asarray(e["dtMatches"])[:, :max_det] > 0
+                ig = np.asarray(e["dtIgnore"])[:, :max_det].astype(bool)
+                idx.append(np.full(len(s), i, np.int64))
+                tps.append(m & ~ig)
+                fps.append(~m & ~ig)
+                scores.append(s)
+            if idx:
+                s = np.concatenate(scores)
+                order = np.argsort(-s, kind="mergesort")
+                entry = (np.concatenate(idx)[order], np.concatenate(tps, 1)[:, order],
+                         np.concatenate(fps, 1)[:, order])
+            else:
+                t = len(p.iouThrs)
+                entry = (np.zeros(0, np.int64), np.zeros((t, 0), bool), np.zeros((t, 0), bool))
+            tab.dets.append(entry)
+            tab.npig.append(npig)
+        return tab
+
+    def average_precision(self, weights: np.ndarray, chunk_elems: int = 4_000_000) -> np.ndarray:
+        """AP per (resample, IoU threshold, class) for image weights (B, I): (B, T, K), NaN where
+        the resample holds no ground truth of the class (COCOeval's -1)."""
+        w = np.atleast_2d(np.asarray(weights, np.float64))
+        b, t, kk = w.shape[0], len(self.iou_thrs), len(self.dets)
+        r = len(self.rec_thrs)
+        out = np.full((b, t, kk), np.nan)
+        for k, ((img, tp, fp), npig) in enumerate(zip(self.dets, self.npig)):
+            n_gt = w @ npig.astype(np.float64)                      # (B,)
+            valid = n_gt > 0
+            d = img.shape[0]
+            if d == 0:
+                out[valid, :, k] = 0.0
+                continue
+            step = max(1, chunk_elems // max(1, t * d))
+            tpf, fpf = tp.astype(np.float64), fp.astype(np.float64)
+            for s0 in range(0, b, step):
+                ws = w[s0:s0 + step][:, img]                         # (b', D)
+                tpc = np.cumsum(ws[:, None, :] * tpf[None], axis=2)  # (b', T, D)
+                fpc = np.cumsum(ws[:, None, :] * fpf[None], axis=2)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    rc = tpc / n_gt[s0:s0 + step, None, None]
+                pr = tpc / (fpc + tpc + np.spacing(1))
+                env = np.maximum.accumulate(pr[..., ::-1], axis=2)[..., ::-1]
+                env = np.concatenate((env, np.zeros(env.shape[:2] + (1,))), axis=2)
+                # COCOeval: inds = searchsorted(rc, recThrs, 'left'); with b_d = #(thr <= rc_d),
+                # inds_j = #(d: b_d <= j), counted for every row at once
+                rows = rc.shape[0] * t
+                bins = np.searchsorted(self.rec_thrs, np.nan_to_num(rc, nan=-1.0).reshape(rows, d), side="right")
+                flat = (np.arange(rows)[:, None] * (r + 1) + bins).ravel()
+                counts = np.bincount(flat, minlength=rows * (r + 1)).reshape(rows, r + 1)
+                inds = np.cumsum(counts, axis=1)[:, :r]              # (rows, R), <= D
+                q = np.take_along_axis(env.reshape(rows, d + 1), inds, axis=1)
+                ap = q.mean(1).reshape(-1, t)
+                ok = valid[s0:s0 + step]
+                out[s0:s0 + step, :, k] = np.where(ok[:, None], ap, np.nan)
+        return out
+
+    def summary(self, weights: np.ndarray) -> Dict[str, np.ndarray]:
+        """mAP50-95 and mAP50 per resample, as COCOeval's summarize averages them."""
+        ap = self.average_precision(weights)
+        with np.errstate(invalid="ignore"), _nan_quiet():
+            m = np.nanmean(ap, axis=(1, 2))
+            m50 = np.nanmean(ap[:, 0, :], axis=1)
+        return {"map50_95": m, "map50": m50}
+
+
+@contextlib.contextmanager
+def _nan_quiet():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def paired_bootstrap(model: MatchTable, baseline: MatchTable, resamples: int = 1000, seed: int = 0,
+                     chunk: int = 200) -> Dict[str, dict]:
+    """95 % percentile intervals of (model - baseline) for mAP50-95 and mAP50 over image resamples."""
+    if model.n_images != baseline.n_images:
+        raise ValueError("the two tables must cover the same images")
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    n = model.n_images
+    rng = np.random.default_rng(seed)
+    diffs = {"map50_95": [], "map50": []}
+    for s0 in range(0, resamples, chunk):
+        m = min(chunk, resamples - s0)
+        draws = rng.integers(0, n, size=(m, n))
+        w = np.zeros((m, n))
+        np.add.at(w, (np.repeat(np.arange(m), n), draws.ravel()), 1.0)
+        a, b = model.summary(w), baseline.summary(w)
+        for key in diffs:
+            diffs[key].append(a[key] - b[key])
+    out = {}
+    for key, parts in diffs.items():
+        d = np.concatenate(parts)
+        d = d[np.isfinite(d)]
+        lo, hi = (np.percentile(d, [2.5, 97.5]) if len(d) else (np.nan, np.nan))
+        out[key] = {"ci95": [float(lo), float(hi)], "std": float(d.std(ddof=1)) if len(d) > 1 else 0.0,
+                    "resamples": int(len(d)), "p_not_above_0": float((d <= 0).mean()) if len(d) else None,
+                    "p_not_below_0": float((d >= 0).mean()) if len(d) else None}
+    return out
