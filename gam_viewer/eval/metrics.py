@@ -108,16 +108,25 @@ def coco_metrics(gt, detections: Sequence[dict], max_dets: int = 100) -> CocoRes
 class MatchTable:
     """COCOeval's per-image matching for area 'all' and the largest maxDets, ready to re-accumulate.
 
-    For class k: ``dets[k]`` = (image index (D,), tp (T, D) bool, fp (T, D) bool) in COCOeval's
-    score order (stable sort of the detections concatenated in image order), and
-    ``npig[k]`` = (I,) non-ignored ground truth per image.
+    For class k, in COCOeval's score order (stable sort of the detections concatenated in image
+    order): ``img[k]`` (D,) the image index of each detection, ``tp_pos[k][t]`` the positions of
+    the true positives at IoU threshold t, ``ig_pos[k][t]`` those of ignored detections; and
+    ``npig[k]`` (I,) the non-ignored ground truth per image.
+
+    Only true-positive positions matter: recall changes only there, and precision between two
+    of them only falls, so COCOeval's interpolated precision at a recall threshold is always read
+    at a true positive (the envelope's maximum to the right is reached at one). At those
+    positions the weighted counts are cumulative sums of image weights, so a resample costs
+    O(detections + true positives x IoU thresholds), not a COCOeval run.
     """
 
     def __init__(self, n_images: int, iou_thrs: np.ndarray, rec_thrs: np.ndarray):
         self.n_images = n_images
         self.iou_thrs = np.asarray(iou_thrs)
         self.rec_thrs = np.asarray(rec_thrs, np.float64)
-        self.dets: List[tuple] = []
+        self.img: List[np.ndarray] = []
+        self.tp_pos: List[List[np.ndarray]] = []
+        self.ig_pos: List[List[np.ndarray]] = []
         self.npig: List[np.ndarray] = []
 
     @classmethod
@@ -125,10 +134,11 @@ class MatchTable:
         p = ev.params
         n_i, n_a = len(p.imgIds), len(p.areaRng)
         max_det = p.maxDets[-1]
-        a0 = [tuple(r) for r in p.areaRng].index(tuple(p.areaRng[0]))   # 'all' comes first
+        a0 = 0                                   # areaRng[0] is 'all' in COCOeval's parameters
+        n_t = len(p.iouThrs)
         tab = cls(n_i, p.iouThrs, p.recThrs)
         for k in range(len(p.catIds)):
-            idx, tps, fps, scores = [], [], [], []
+            idx, tps, igs, scores = [], [], [], []
             npig = np.zeros(n_i, np.int64)
             base = k * n_a * n_i + a0 * n_i
             for i in range(n_i):
@@ -143,62 +153,72 @@ class MatchTable:
                 ig = np.asarray(e["dtIgnore"])[:, :max_det].astype(bool)
                 idx.append(np.full(len(s), i, np.int64))
                 tps.append(m & ~ig)
-                fps.append(~m & ~ig)
+                igs.append(ig)
                 scores.append(s)
             if idx:
-                s = np.concatenate(scores)
-                order = np.argsort(-s, kind="mergesort")
-                entry = (np.concatenate(idx)[order], np.concatenate(tps, 1)[:, order],
-                         np.concatenate(fps, 1)[:, order])
+                order = np.argsort(-np.concatenate(scores), kind="mergesort")
+                img = np.concatenate(idx)[order]
+                tp = np.concatenate(tps, 1)[:, order]
+                ig = np.concatenate(igs, 1)[:, order]
+                tab.tp_pos.append([np.flatnonzero(tp[t]) for t in range(n_t)])
+                tab.ig_pos.append([np.flatnonzero(ig[t]) for t in range(n_t)])
             else:
-                t = len(p.iouThrs)
-                entry = (np.zeros(0, np.int64), np.zeros((t, 0), bool), np.zeros((t, 0), bool))
-            tab.dets.append(entry)
+                img = np.zeros(0, np.int64)
+                tab.tp_pos.append([np.zeros(0, np.int64)] * n_t)
+                tab.ig_pos.append([np.zeros(0, np.int64)] * n_t)
+            tab.img.append(img)
             tab.npig.append(npig)
         return tab
 
-    def average_precision(self, weights: np.ndarray, chunk_elems: int = 4_000_000) -> np.ndarray:
+    def average_precision(self, weights: np.ndarray, chunk: int = 250) -> np.ndarray:
         """AP per (resample, IoU threshold, class) for image weights (B, I): (B, T, K), NaN where
         the resample holds no ground truth of the class (COCOeval's -1)."""
         w = np.atleast_2d(np.asarray(weights, np.float64))
-        b, t, kk = w.shape[0], len(self.iou_thrs), len(self.dets)
+        b, t_n, kk = w.shape[0], len(self.iou_thrs), len(self.img)
         r = len(self.rec_thrs)
-        out = np.full((b, t, kk), np.nan)
-        for k, ((img, tp, fp), npig) in enumerate(zip(self.dets, self.npig)):
-            n_gt = w @ npig.astype(np.float64)                      # (B,)
+        out = np.full((b, t_n, kk), np.nan)
+        for k in range(kk):
+            img, npig = self.img[k], self.npig[k]
+            n_gt = w @ npig.astype(np.float64)                       # (B,)
             valid = n_gt > 0
-            d = img.shape[0]
-            if d == 0:
-                out[valid, :, k] = 0.0
+            if not valid.any():
                 continue
-            step = max(1, chunk_elems // max(1, t * d))
-            tpf, fpf = tp.astype(np.float64), fp.astype(np.float64)
-            for s0 in range(0, b, step):
-                ws = w[s0:s0 + step][:, img]                         # (b', D)
-                tpc = np.cumsum(ws[:, None, :] * tpf[None], axis=2)  # (b', T, D)
-                fpc = np.cumsum(ws[:, None, :] * fpf[None], axis=2)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    rc = tpc / n_gt[s0:s0 + step, None, None]
-                pr = tpc / (fpc + tpc + np.spacing(1))
-                env = np.maximum.accumulate(pr[..., ::-1], axis=2)[..., ::-1]
-                env = np.concatenate((env, np.zeros(env.shape[:2] + (1,))), axis=2)
-                # COCOeval: inds = searchsorted(rc, recThrs, 'left'); with b_d = #(thr <= rc_d),
-                # inds_j = #(d: b_d <= j), counted for every row at once
-                rows = rc.shape[0] * t
-                bins = np.searchsorted(self.rec_thrs, np.nan_to_num(rc, nan=-1.0).reshape(rows, d), side="right")
-                flat = (np.arange(rows)[:, None] * (r + 1) + bins).ravel()
-                counts = np.bincount(flat, minlength=rows * (r + 1)).reshape(rows, r + 1)
-                inds = np.cumsum(counts, axis=1)[:, :r]              # (rows, R), <= D
-                q = np.take_along_axis(env.reshape(rows, d + 1), inds, axis=1)
-                ap = q.mean(1).reshape(-1, t)
-                ok = valid[s0:s0 + step]
-                out[s0:s0 + step, :, k] = np.where(ok[:, None], ap, np.nan)
+            for s0 in range(0, b, chunk):
+                ws = w[s0:s0 + chunk]
+                ok = valid[s0:s0 + chunk]
+                rows = ws.shape[0]
+                seen = np.cumsum(ws[:, img], axis=1) if len(img) else None   # weighted detections so far
+                gt_w = np.where(ok, n_gt[s0:s0 + chunk], 1.0)[:, None]
+                for t in range(t_n):
+                    pos = self.tp_pos[k][t]
+                    n = len(pos)
+                    if n == 0:
+                        out[s0:s0 + chunk, t, k] = np.where(ok, 0.0, np.nan)
+                        continue
+                    tpc = np.cumsum(ws[:, img[pos]], axis=1)               # (rows, n)
+                    fpc = seen[:, pos] - tpc
+                    ig = self.ig_pos[k][t]
+                    if len(ig):
+                        igc = np.concatenate((np.zeros((rows, 1)), np.cumsum(ws[:, img[ig]], axis=1)), 1)
+                        fpc -= igc[:, np.searchsorted(ig, pos, side="right")]
+                    rc = tpc / gt_w
+                    pr = tpc / (fpc + tpc + np.spacing(1))
+                    env = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
+                    env = np.concatenate((env, np.zeros((rows, 1))), axis=1)
+                    # COCOeval: inds = searchsorted(rc, recThrs, 'left'). With bins_d = #(thr <= rc_d),
+                    # inds_j = #(d: bins_d <= j): counted for every row at once
+                    bins = np.searchsorted(self.rec_thrs, rc, side="right")
+                    flat = (np.arange(rows)[:, None] * (r + 1) + bins).ravel()
+                    counts = np.bincount(flat, minlength=rows * (r + 1)).reshape(rows, r + 1)
+                    inds = np.cumsum(counts, axis=1)[:, :r]
+                    q = np.take_along_axis(env, inds, axis=1)
+                    out[s0:s0 + chunk, t, k] = np.where(ok, q.mean(1), np.nan)
         return out
 
     def summary(self, weights: np.ndarray) -> Dict[str, np.ndarray]:
         """mAP50-95 and mAP50 per resample, as COCOeval's summarize averages them."""
         ap = self.average_precision(weights)
-        with np.errstate(invalid="ignore"), _nan_quiet():
+        with _nan_quiet():
             m = np.nanmean(ap, axis=(1, 2))
             m50 = np.nanmean(ap[:, 0, :], axis=1)
         return {"map50_95": m, "map50": m50}
@@ -214,29 +234,36 @@ def _nan_quiet():
 
 
 def paired_bootstrap(model: MatchTable, baseline: MatchTable, resamples: int = 1000, seed: int = 0,
-                     chunk: int = 200) -> Dict[str, dict]:
-    """95 % percentile intervals of (model - baseline) for mAP50-95 and mAP50 over image resamples."""
+                     chunk: int = 250) -> Dict[str, dict]:
+    """95 % percentile intervals of (model - baseline) for mAP50-95 and mAP50 over image resamples
+    (each model's own interval under ``"model"`` / ``"baseline"``)."""
     if model.n_images != baseline.n_images:
         raise ValueError("the two tables must cover the same images")
     if resamples < 1:
         raise ValueError(f"resamples must be >= 1, got {resamples}")
     n = model.n_images
     rng = np.random.default_rng(seed)
-    diffs = {"map50_95": [], "map50": []}
+    keys = ("map50_95", "map50")
+    vals = {(who, key): [] for who in ("model", "baseline") for key in keys}
     for s0 in range(0, resamples, chunk):
         m = min(chunk, resamples - s0)
         draws = rng.integers(0, n, size=(m, n))
-        w = np.zeros((m, n))
-        np.add.at(w, (np.repeat(np.arange(m), n), draws.ravel()), 1.0)
-        a, b = model.summary(w), baseline.summary(w)
-        for key in diffs:
-            diffs[key].append(a[key] - b[key])
+        w = np.bincount((np.arange(m)[:, None] * n + draws).ravel(), minlength=m * n).reshape(m, n).astype(float)
+        for who, table in (("model", model), ("baseline", baseline)):
+            s = table.summary(w)
+            for key in keys:
+                vals[who, key].append(s[key])
     out = {}
-    for key, parts in diffs.items():
-        d = np.concatenate(parts)
+    for key in keys:
+        a, b = np.concatenate(vals["model", key]), np.concatenate(vals["baseline", key])
+        d = a - b
         d = d[np.isfinite(d)]
         lo, hi = (np.percentile(d, [2.5, 97.5]) if len(d) else (np.nan, np.nan))
         out[key] = {"ci95": [float(lo), float(hi)], "std": float(d.std(ddof=1)) if len(d) > 1 else 0.0,
-                    "resamples": int(len(d)), "p_not_above_0": float((d <= 0).mean()) if len(d) else None,
-                    "p_not_below_0": float((d >= 0).mean()) if len(d) else None}
+                    "resamples": int(len(d)),
+                    "share_above_0": float((d > 0).mean()) if len(d) else None,
+                    "share_below_0": float((d < 0).mean()) if len(d) else None}
+        for who, v in (("model", a), ("baseline", b)):
+            v = v[np.isfinite(v)]
+            out[key][who + "_ci95"] = [float(x) for x in np.percentile(v, [2.5, 97.5])] if len(v) else [None, None]
     return out

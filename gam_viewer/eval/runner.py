@@ -242,6 +242,8 @@ def evaluate(model, baseline, dataset: Dataset, settings: EvalSettings,
         for key in ("map50_95", "map50"):
             value = models["model"][key] - models["baseline"][key]
             lo, hi = boot[key]["ci95"]
+            for role in ROLES:
+                models[role][key + "_ci95"] = boot[key][role + "_ci95"]
             difference[key] = {"value": value, "ci95": [lo, hi], "bootstrap_std": boot[key]["std"],
                                "resamples": boot[key]["resamples"], "seed": settings.seed,
                                "verdict": verdict(value, lo, hi, len(images), key)}
