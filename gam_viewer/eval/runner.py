@@ -192,7 +192,7 @@ def evaluate(model, baseline, dataset: Dataset, settings: EvalSettings,
                                 crowd=crowd)
             totals.add(out)
             row.update(out.as_dict())
-            row["classes"] = " ".join(sorted({names[int(c)] for c in sample.classes[keep] if c < len(names)}))
+            row["classes"] = "; ".join(sorted({names[int(c)] for c in sample.classes[keep] if c < len(names)}))
             for role, st in stats.items():
                 ratios = st.add(preds[role].attention, gt[keep], sample.classes[keep])
                 for idx, v in ratios.items():

@@ -166,6 +166,11 @@ class MainWindow(QMainWindow):
         self.attention = AttentionPanel(self)
         self.exporter = Exporter(self)
         self.zoo = ZooController(self)
+        from .dataset_dock import DatasetDock   # the Dataset dock (gam-viewer eval in the window)
+
+        self.dataset_dock = DatasetDock(self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dataset_dock)
+        self.dataset_dock.hide()
         self.actions_ = build_menus(self)
         self._connect()
         self.pipeline.params = self.controls.inference_params()
@@ -237,7 +242,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ opening sources
     def open_paths(self, paths: Sequence[str], side: Optional[str] = None) -> None:
         """Open dropped / chosen paths: model files go to the panes, the rest is the source."""
-        paths = [str(p) for p in paths]
+        paths = self.dataset_dock.take_datasets([str(p) for p in paths])   # data.yaml / COCO JSON
         models = [p for p in paths if _is_model_path(p)]
         media = [p for p in paths if not _is_model_path(p)]
         targets = [side] if side else list(SIDES)
@@ -609,5 +614,6 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self._stats_timer.stop()
         self.zoo.shutdown()
+        self.dataset_dock.shutdown()
         self.pipeline.shutdown()
         super().closeEvent(event)

@@ -44,6 +44,8 @@ def build_menus(win: QMainWindow) -> SimpleNamespace:
     a.open_stream = act(m, "Open stream &URL…", win.open_stream_dialog, "Ctrl+Shift+U")
     a.recent_menu = m.addMenu("&Recent")
     a.recent_menu.aboutToShow.connect(win.fill_recent_menu)
+    a.open_dataset = act(m, "Open &dataset for evaluation…", win.dataset_dock.open_dialog, "Ctrl+D",
+                         "Evaluate both models on a data.yaml or COCO JSON (Dataset dock)")
     a.demo_images = act(m, "Demo &images", win.open_demo_images)
     a.demo_video = act(m, "Demo &video", win.open_demo_video)
     m.addSeparator()
@@ -98,6 +100,7 @@ def build_menus(win: QMainWindow) -> SimpleNamespace:
     m.addSeparator()
     m.addAction(win.controls_dock.toggleViewAction())
     m.addAction(win.panels_dock.toggleViewAction())
+    m.addAction(win.dataset_dock.toggleViewAction())
     m.addSeparator()
     a.reset = act(m, "&Reset settings…", win.reset_settings_dialog,
                   tip="Forget window layout, last models, thresholds, colormap and recent files")
