@@ -175,3 +175,45 @@ def test_agreement_without_labels():
     b = _det([[0, 0, 10, 11, 0.7, 0], [50, 50, 60, 60, 0.8, 0]])
     ag = agreement(a, b)
     assert (ag["agreed"], ag["only_model"], ag["only_baseline"]) == (1, 1, 1)
+
+
+# ------------------------------------------------------------------------------------ report files
+def _tiny_result():
+    from gam_viewer.eval.runner import EvalResult
+
+    model = {"spec": "m.pt", "params": 10, "gflops": 1.0, "gflops_imgsz": 64, "latency": {"median_ms": 1.0},
+             **{k: None for k in ("map50_95", "map50", "map75", "ap_small", "ap_medium", "ap_large", "ar100")}}
+    return EvalResult(settings={"operating_conf": 0.25, "match_iou": 0.5, "imgsz_used": {"model": 64}, "conf": 0.001,
+                                "iou": 0.6, "max_det": 300, "letterbox": "val", "resamples": 10, "seed": 0},
+                      dataset={"source": "x", "kind": "folder", "split": None, "images": 1, "objects": 0,
+                               "has_labels": False},
+                      models={"model": dict(model), "baseline": dict(model, spec="b.pt")},
+                      difference={"map50_95": {"value": None, "ci95": [None, None], "verdict": "no labels"}},
+                      per_class=[], per_image=[{"image": "a.jpg", "disagreement": 1.0}],
+                      outcomes={"model": 1, "baseline": 0, "agreed": 0, "only_model": 1, "only_baseline": 0},
+                      attention={}, unreadable=[], missing_labels=[], notes=[], timing={})
+
+
+def test_report_files_are_atomic_and_an_interrupt_leaves_only_complete_ones(tmp_path, monkeypatch):
+    from gam_viewer.eval import report as rep
+
+    out = tmp_path / "r"
+    written = rep.write_report(_tiny_result(), out)
+    assert sorted(p.name for p in written) == sorted(rep.OUTPUT_FILES)
+    with pytest.raises(FileExistsError, match="--force"):
+        rep.write_report(_tiny_result(), out)
+    calls = []
+    real = rep.write_atomic
+
+    def interrupted(path, data, overwrite=False):
+        calls.append(path.name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(path, data, overwrite=overwrite)
+
+    monkeypatch.setattr(rep, "write_atomic", interrupted)
+    out2 = tmp_path / "r2"
+    with pytest.raises(KeyboardInterrupt):
+        rep.write_report(_tiny_result(), out2)
+    assert sorted(p.name for p in out2.iterdir()) == ["per_class.csv", "report.json"]   # no partial files
+    assert json.loads((out2 / "report.json").read_text())["dataset"]["images"] == 1

@@ -354,7 +354,14 @@ class DatasetDock(QDockWidget):
     @Slot(object, object, bool)
     def _on_finished(self, dataset, report, cached: bool) -> None:
         self._stop_thread()
+        self.show_report(dataset, report, cached)
+
+    def show_report(self, dataset, report: dict, cached: bool = False) -> None:
+        """Show an evaluation (a report dict with ``per_image`` rows) of ``dataset``."""
         self.dataset, self.report, self.from_cache = dataset, report, cached
+        if self.data_path is None:
+            self.data_path = str(dataset.source)
+            self.path_label.setText(self.data_path)
         n = len(report.get("per_image", []))
         self.progress.setRange(0, max(n, 1))
         self.progress.setValue(n)
