@@ -217,3 +217,38 @@ def test_report_files_are_atomic_and_an_interrupt_leaves_only_complete_ones(tmp_
         rep.write_report(_tiny_result(), out2)
     assert sorted(p.name for p in out2.iterdir()) == ["per_class.csv", "report.json"]   # no partial files
     assert json.loads((out2 / "report.json").read_text())["dataset"]["images"] == 1
+
+
+# ------------------------------------------------------------------------------------ attention statistics
+def test_attention_on_objects_ratio_pointing_game_and_class_profile_on_a_hand_made_gate():
+    import torch
+
+    from gam_viewer.eval.attention_stats import AttentionStats
+    from gam_viewer.inference.attention import AttentionMap
+    from gam_viewer.inference.letterbox import Letterbox
+
+    # a 64 x 128 image letterboxed into 128 x 128 (32 px padding top and bottom), stride 16:
+    # an 8 x 8 grid whose rows 0-1 and 6-7 are padding; content = rows 2-5 (32 cells)
+    lb = Letterbox((64, 128), (128, 128), (64, 128), (0, 32), 1.0)
+    spatial = torch.ones((2, 8, 8))
+    spatial[:, 0, 0] = 50.0                      # in the padding: must not count anywhere
+    spatial[:, 2:4, 0:2] = 4.0                   # the box's 4 cells
+    channel = torch.zeros((2, 8, 8))
+    channel[0, 2:4, 0:2] = 1.0
+    channel[1] = 0.5
+    a = AttentionMap(9, "backbone/P5", 16, channel, spatial, lb)
+    st = AttentionStats(n_classes=2)
+    box = np.array([[0, 0, 32, 32]], float)      # original pixels: covers cells (rows 2-3, cols 0-1)
+    ratios = st.add([a], box, np.array([1]))
+    mass, area = 16 / (16 + 28), 4 / 32
+    assert ratios[9] == pytest.approx(mass / area)
+    s = st.summary(["cat", "dog"])[0]
+    assert s["pointing_hit_rate"] == 1.0 and s["images"] == 1
+    assert s["class_channel_profile"] == {"dog": [1.0, 0.5]} and s["class_boxes"] == {"dog": 1}
+    # a uniform gate has no preference; an image without boxes adds nothing
+    flat = AttentionMap(9, "backbone/P5", 16, channel, torch.ones((2, 8, 8)), lb)
+    assert st.add([flat], box, np.array([0]))[9] == pytest.approx(1.0)
+    assert st.add([flat], np.zeros((0, 4)), np.zeros(0, int))[9] is None
+    # a box too small to hold a cell centre still covers the cell under its centre
+    tiny = st.add([a], np.array([[2, 2, 6, 6]], float), np.array([0]))
+    assert tiny[9] == pytest.approx((4 / 44) / (1 / 32))
