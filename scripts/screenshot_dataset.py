@@ -80,6 +80,9 @@ def main() -> int:
     dock.open_dataset(args.data, run=False)
     dock.show_report(open_dataset(args.data), report, cached=True)
     win.panels_dock.hide()
+    from PySide6.QtCore import Qt
+
+    win.resizeDocks([dock], [int(w * 0.36)], Qt.Orientation.Horizontal)
     rec = dock.proxy.index(args.row, 0).data(256)   # Qt.UserRole: the row's record
     dock.table.selectRow(args.row)
     dock.show_record(rec)
