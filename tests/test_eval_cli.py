@@ -159,6 +159,7 @@ def test_bad_label_line_zero_images_and_bad_arguments(synth, tmp_path, capsys):
     (empty / "data.yaml").write_text("val: images/val\nnames: [circle]\n")
     assert "zero images" in _bad(capsys, tmp_path, "--data", str(empty / "data.yaml"))
     assert "--operating-conf" in _bad(capsys, tmp_path, "--data", str(synth), "--operating-conf", "2")
+    assert "--max-det" in _bad(capsys, tmp_path, "--data", str(synth), "--max-det", "0")
     assert "no such file" in _bad(capsys, tmp_path, "--data", str(tmp_path / "missing.yaml"))
 
 

@@ -13,26 +13,17 @@ in ``docs/EVAL.md``. User errors raise ValueError/FileExistsError: one line, exi
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .args import Parser, positive_int, unit_float
+
 __all__ = ["run", "build_parser"]
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+def build_parser() -> Parser:
+    ap = Parser(
         prog="gam-viewer eval",
         description="Compare a GAM-YOLO model with a baseline on a labelled dataset (YOLO data.yaml, COCO "
                     "instances JSON, or an image folder without labels): COCO mAP with a paired-bootstrap "
@@ -42,17 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--data", required=True, help="data.yaml, COCO instances .json, or a folder of images")
     ap.add_argument("--split", default="val", choices=("train", "val", "test"), help="data.yaml split (default: val)")
     ap.add_argument("--images", help="COCO: the image folder (default: found next to the JSON)")
-    ap.add_argument("--imgsz", type=_positive, help="inference size (default: each model's trained size, 640 for "
+    ap.add_argument("--imgsz", type=positive_int, help="inference size (default: each model's trained size, 640 for "
                                                       "official YOLOv5 checkpoints)")
-    ap.add_argument("--conf", type=float, default=0.001, help="detection threshold for mAP (default: 0.001)")
-    ap.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold (default: 0.6)")
-    ap.add_argument("--max-det", type=_positive, default=300, help="boxes kept per image (default: 300)")
-    ap.add_argument("--operating-conf", type=float, default=0.25,
+    ap.add_argument("--conf", type=unit_float, default=0.001, help="detection threshold for mAP (default: 0.001)")
+    ap.add_argument("--iou", type=unit_float, default=0.6, help="NMS IoU threshold (default: 0.6)")
+    ap.add_argument("--max-det", type=positive_int, default=300, help="boxes kept per image (default: 300)")
+    ap.add_argument("--operating-conf", type=unit_float, default=0.25,
                     help="score threshold of the per-image outcomes (default: 0.25)")
     ap.add_argument("--letterbox", choices=("val", "minimal", "square"), default="val",
                     help="val: YOLOv5 val.py's rectangle with half-stride padding (default); minimal: the viewer's "
                          "detect.py-style padding; square: imgsz x imgsz")
-    ap.add_argument("--resamples", type=_positive, default=1000, help="bootstrap resamples (default: 1000)")
+    ap.add_argument("--resamples", type=positive_int, default=1000, help="bootstrap resamples (default: 1000)")
     ap.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
     ap.add_argument("--no-attention", action="store_true", help="skip the attention statistics")
     ap.add_argument("--out", default="report", help="output folder (default: ./report)")
