@@ -68,9 +68,11 @@ def cache_folder() -> Path:
     env = os.environ.get(CACHE_ENV, "").strip()
     if env:
         return Path(env).expanduser()
-    from ..hub import cache_dir
+    from ..hub import ENV_CACHE, cache_dir
 
-    return cache_dir().parent / "eval"
+    if os.environ.get(ENV_CACHE, "").strip():      # a chosen cache folder: keep everything inside it
+        return cache_dir() / "eval"
+    return cache_dir().parent / "eval"             # ~/.cache/gam-viewer/eval next to .../weights
 
 
 def _file_hash(spec: str) -> str:
