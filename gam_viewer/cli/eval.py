@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 from .args import Parser, positive_int, unit_float
 
@@ -109,9 +109,3 @@ def run(argv: List[str]) -> int:
     for u in result.unreadable:
         print(f"gam-viewer: warning: skipped {u}", file=sys.stderr)
     return 0
-
-
-def main(argv: Optional[List[str]] = None) -> int:   # pragma: no cover - convenience
-    from ..app import main as app_main
-
-    return app_main(["eval"] + list(sys.argv[1:] if argv is None else argv))
