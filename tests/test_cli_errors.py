@@ -122,6 +122,14 @@ CASES = [
      "figure: unrecognized arguments: --bogus"),
     # export --video
     (["export", "--model", "yolov5n", "--source", "{img}", "--video", "/etc/passwd/v.mp4"], "/etc/passwd"),
+    # eval
+    (["eval", "--model", "yolov5n", "--baseline", "yolov5n"], "eval: the following arguments are required: --data"),
+    (["eval", "--model", "yolov5n", "--baseline", "yolov5n", "--data", "{tmp}/nope.yaml", "--out", "{tmp}/r"],
+     "--data {tmp}/nope.yaml: no such file or folder"),
+    (["eval", "--model", "yolov5n", "--baseline", "yolov5n", "--data", "{empty}", "--out", "/etc/passwd/r"],
+     "--out /etc/passwd/r: /etc/passwd is a file, not a folder"),
+    (["eval", "--model", "yolov5n", "--baseline", "yolov5n", "--data", "{empty}", "--out", "{tmp}/r", "--conf", "2"],
+     "argument --conf: expected a number in [0, 1], got 2"),
     # the window's own options
     (["--bogus"], "unrecognized arguments: --bogus"),
 ]
@@ -137,7 +145,7 @@ def test_bad_option_or_location_is_one_line_status_2(argv, message, places, caps
         pytest.skip("no read-only folder available here (root, and /sys is writable)")
     if argv[0] == "train":
         pytest.importorskip("ultralytics", reason="gam-viewer train needs the train extra")
-    if argv[0] in ("export", "convert", "figure"):   # info's errors come from reading the model itself
+    if argv[0] in ("export", "convert", "figure", "eval"):   # info's errors come from reading the model itself
         _no_model_loads(monkeypatch)
     before = sorted(p.name for p in places["tmp"].iterdir())
     rc = main([_fill(a, places) for a in argv])

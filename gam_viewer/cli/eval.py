@@ -72,7 +72,9 @@ def run(argv: List[str]) -> int:
     from ..eval.runner import EvalSettings, evaluate
     from ..inference import load_model
 
-    out = Path(args.out).expanduser()
+    from ..fsutil import check_output_folder
+
+    out = check_output_folder(args.out, "--out")        # a file in the way, no permission: said plainly
     check_outputs(out, args.force)                      # before any work
     settings = EvalSettings(imgsz=args.imgsz, conf=args.conf, iou=args.iou, max_det=args.max_det,
                             operating_conf=args.operating_conf, letterbox=args.letterbox,

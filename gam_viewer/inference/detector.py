@@ -394,6 +394,9 @@ def _to_host(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous().to("cpu", torch.float32)
 
 
+_BUILD_LOCK = threading.RLock()
+
+
 def load_model(source: Union[str, Path], *, device: Union[str, torch.device] = "cpu",
                channel_sigmoid: Optional[bool] = None, shuffle: Optional[bool] = None,
                half: bool = False, fuse: bool = True, cuda_graph: bool = False,
@@ -411,6 +414,10 @@ def load_model(source: Union[str, Path], *, device: Union[str, torch.device] = "
     Raises :class:`gam_viewer.models.errors.ModelLoadError` with a one-line reason.
     """
     backend = check_backend(backend)   # a bad name fails before the (slow) model read
-    loaded = read_model(source, channel_sigmoid=channel_sigmoid, shuffle=shuffle)
-    return Detector(loaded, device=device, half=half, fuse=fuse, cuda_graph=cuda_graph, channels_last=channels_last,
-                    backend=backend, onnx_cache=onnx_cache, threads=threads)
+    # One model is built at a time in a process: the window loads both panes' models from two
+    # worker threads, and building (module init from the global RNG, BN folding, the ONNX
+    # export) is not worth racing; a load is rare and short next to inference.
+    with _BUILD_LOCK:
+        loaded = read_model(source, channel_sigmoid=channel_sigmoid, shuffle=shuffle)
+        return Detector(loaded, device=device, half=half, fuse=fuse, cuda_graph=cuda_graph,
+                        channels_last=channels_last, backend=backend, onnx_cache=onnx_cache, threads=threads)

@@ -9,7 +9,7 @@ counts, attention statistics). Clicking a row opens that image in both panes (bo
 on it as usual) and draws its ground-truth boxes in a distinct style: white dashes on black.
 
 Results are cached per (model files' SHA-256, settings, dataset fingerprint) as JSON in the
-user cache folder (``$GAM_VIEWER_EVAL_CACHE`` or ``<cache>/gam-viewer/eval``), so reopening a
+user cache folder (``$GAM_VIEWER_EVAL_CACHE``, else ``eval/`` in :func:`gam_viewer.cachedir.cache_root`), so reopening a
 dataset with the same models is instant. No model maths here.
 """
 
@@ -68,11 +68,9 @@ def cache_folder() -> Path:
     env = os.environ.get(CACHE_ENV, "").strip()
     if env:
         return Path(env).expanduser()
-    from ..hub import ENV_CACHE, cache_dir
+    from ..cachedir import cache_root
 
-    if os.environ.get(ENV_CACHE, "").strip():      # a chosen cache folder: keep everything inside it
-        return cache_dir() / "eval"
-    return cache_dir().parent / "eval"             # ~/.cache/gam-viewer/eval next to .../weights
+    return cache_root() / "eval"                   # beside weights/ and onnx/ in the user cache folder
 
 
 def _file_hash(spec: str) -> str:
