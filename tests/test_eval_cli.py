@@ -175,3 +175,21 @@ def test_folder_without_labels_gives_agreement_only(synth, tmp_path, capsys):
     assert rep["dataset"]["images"] == 5 and rep["models"]["model"]["map50_95"] is None
     o = rep["outcomes"]
     assert o["agreed"] + o["only_model"] == o["model"]
+
+
+def test_backend_choice_gives_the_same_numbers(synth, tmp_path, capsys):
+    """`eval --backend torch` and `--backend onnxruntime` measure the same models: same mAP, same outcomes."""
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime is not installed")
+    reps = {}
+    for backend in ("torch", "onnxruntime"):
+        out = tmp_path / backend
+        rc, cap = _run(capsys, "--data", str(synth), "--out", str(out), "--resamples", "200", "--no-attention",
+                       "--backend", backend)
+        assert rc == 0, cap.err
+        reps[backend] = json.loads((out / "report.json").read_text())
+    a, b = reps["torch"], reps["onnxruntime"]
+    for role in ("model", "baseline"):
+        assert a["models"][role]["map50_95"] == pytest.approx(b["models"][role]["map50_95"], abs=1e-3)
+        assert a["models"][role]["map50"] == pytest.approx(b["models"][role]["map50"], abs=1e-3)
+    assert a["outcomes"] == b["outcomes"]
+    assert "PyTorch" in a["models"]["model"]["backend"] and "ONNX Runtime" in b["models"]["model"]["backend"]

@@ -51,6 +51,8 @@ def build_parser() -> Parser:
     ap.add_argument("--allow-name-mismatch", action="store_true",
                     help="compare by class index when the models' class names differ from the dataset's")
     ap.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    ap.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
+                    help="what runs the models: auto (ONNX Runtime on the CPU, PyTorch on a GPU), torch, onnxruntime")
     ap.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     return ap
 
@@ -82,8 +84,8 @@ def run(argv: List[str]) -> int:
                             allow_name_mismatch=args.allow_name_mismatch)
     settings.check()
     dataset = open_dataset(args.data, args.split, args.images)
-    model = load_model(args.model, device=args.device)
-    baseline = load_model(args.baseline, device=args.device)
+    model = load_model(args.model, device=args.device, backend=args.backend)
+    baseline = load_model(args.baseline, device=args.device, backend=args.backend)
     from ..inference.letterbox import check_imgsz
 
     for role, det in (("model", model), ("baseline", baseline)):

@@ -229,6 +229,7 @@ def evaluate(model, baseline, dataset: Dataset, settings: EvalSettings,
     for role, det in dets.items():
         entry = {"spec": str(det.source), "describe": det.describe(), "names": len(det.names),
                  "gam_layers": [r.describe() for r in det.gam], "imgsz": imgsz[role],
+                 "backend": getattr(det, "backend_label", getattr(det, "backend", "torch")),
                  "detections": len(records[role])}
         entry.update(model_cost(det, imgsz[role]))
         entry["latency"] = timings_summary(latency[role])
