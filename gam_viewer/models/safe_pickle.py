@@ -11,8 +11,8 @@ the attributes the pickle sets); PyTorch rebuilds the tensors. The model is then
 the checkpoint's own ``yaml`` by :mod:`gam_viewer.models.checkpoint`.
 """
 
+import io
 import pickle
-import pickletools
 import re
 import threading
 import zipfile
@@ -236,44 +236,64 @@ def _resolve(module: str, name: str):
 _PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 
 
-_STRING_OPS = frozenset({"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING",
-                         "BINSTRING", "STRING"})
+class _Stub:
+    """What every global resolves to while the globals are listed: it accepts any arguments and
+    any state and does nothing, so listing a pickle's globals runs none of them."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+    def __call__(self, *args, **kwargs):
+        return _Stub()
+
+    # a stub may stand in for a container class (OrderedDict, a list subclass): SETITEMS / APPENDS
+    def __setitem__(self, key, value):
+        pass
+
+    def append(self, value):
+        pass
+
+    def extend(self, values):
+        pass
+
+
+class _GlobalLister(pickle.Unpickler):
+    """Python's (C) unpickler with every global replaced by :class:`_Stub` and every storage by
+    None: it walks the whole pickle quickly and records the globals it asks for."""
+
+    def __init__(self, data: bytes):
+        super().__init__(io.BytesIO(data), encoding="utf-8")
+        self.seen: List[Tuple[str, str]] = []
+
+    def find_class(self, module, name):
+        self.seen.append((_PY2_MODULES.get(module, module), name))
+        return _Stub
+
+    def persistent_load(self, pid):
+        return None
 
 
 def requested_globals(data: bytes) -> List[Tuple[str, str]]:
-    """``(module, name)`` of every global a pickle asks for, read from its opcodes (nothing runs).
+    """``(module, name)`` of every global a pickle asks for, in order (nothing of it runs).
 
-    ``GLOBAL`` (what ``torch.save`` writes) names its global; for ``STACK_GLOBAL`` the two
-    strings come from the stack, followed through the memo. A global this reading misses is
-    still refused by PyTorch's loader, which only knows the globals allowed here.
+    Every global (``GLOBAL``, ``STACK_GLOBAL``, extension codes) resolves through
+    ``find_class``, which here only records the name and hands back an inert stub; tensor
+    storages are not read. A global this listing misses would still be refused by PyTorch's
+    loader, which only knows the globals allowed here.
     """
-    out: List[Tuple[str, str]] = []
-    memo: Dict[int, Optional[str]] = {}
-    recent: List[Optional[str]] = []   # values pushed lately (strings, or None for anything else)
-    for op, arg, _pos in pickletools.genops(data):
-        name = op.name
-        if name in ("GLOBAL", "INST"):
-            module, _, attr_name = str(arg).partition(" ")
-            out.append((_PY2_MODULES.get(module, module), attr_name))
-            recent.append(None)
-        elif name in _STRING_OPS:
-            recent.append(arg if isinstance(arg, str) else bytes(arg).decode("latin1"))
-        elif name == "MEMOIZE":
-            memo[len(memo)] = recent[-1] if recent else None
-        elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
-            memo[int(arg)] = recent[-1] if recent else None
-        elif name in ("BINGET", "LONG_BINGET", "GET"):
-            recent.append(memo.get(int(arg)))
-        elif name == "STACK_GLOBAL":
-            module, attr_name = (recent[-2], recent[-1]) if len(recent) >= 2 else (None, None)
-            if not (isinstance(module, str) and isinstance(attr_name, str)):
-                raise pickle.UnpicklingError("a global whose name cannot be read from the pickle")
-            out.append((_PY2_MODULES.get(module, module), attr_name))
-            recent.append(None)
-        elif op.stack_after:
-            recent.append(None)
-        del recent[:-4]
-    return out
+    lister = _GlobalLister(data)
+    try:
+        lister.load()
+    except RecursionError:
+        raise pickle.UnpicklingError("the pickle nests too deeply") from None
+    except pickle.UnpicklingError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged pickle, whatever the unpickler tripped on
+        raise pickle.UnpicklingError(f"{type(exc).__name__}: {exc}") from None
+    return lister.seen
 
 
 # PyTorch's allow-list for its restricted loader is process-wide state: one load at a time
