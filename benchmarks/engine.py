@@ -229,18 +229,24 @@ def engine_runner(det, img):
     return run
 
 
-def backend_rows(img, frames, warmup, cache_dir):
-    """Rows for --backends (see the module docstring)."""
-    os.environ["GAM_VIEWER_CACHE"] = str(cache_dir)
-    rows = []
-    threads = torch.get_num_threads()
+def _ultralytics_yolo():
+    """Ultralytics' YOLO class, imported offline; None (and a line saying why) when it is absent."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     try:
         from ultralytics import YOLO
     except Exception as exc:  # noqa: BLE001
         print("ultralytics not available:", exc)
-        YOLO = None
+        return None
+    return YOLO
+
+
+def backend_rows(img, frames, warmup, cache_dir):
+    """Rows for --backends (see the module docstring)."""
+    os.environ["GAM_VIEWER_CACHE"] = str(cache_dir)
+    rows = []
+    threads = torch.get_num_threads()
+    YOLO = _ultralytics_yolo()
     with tempfile.TemporaryDirectory() as tmp:
         for name in (ULTRA_MODELS if YOLO is not None else []):
             torch.manual_seed(0)
@@ -366,13 +372,7 @@ def main(argv=None):
             print(rows[-1], flush=True)
 
     if not args.no_ultralytics:
-        os.environ.setdefault("YOLO_OFFLINE", "1")
-        os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-        try:
-            from ultralytics import YOLO
-        except Exception as exc:  # noqa: BLE001
-            print("ultralytics not available:", exc)
-            YOLO = None
+        YOLO = _ultralytics_yolo()
         if YOLO is not None:
             with tempfile.TemporaryDirectory() as tmp:
                 for name in ULTRA_MODELS:
