@@ -327,7 +327,16 @@ def test_from_eval_picks_the_most_disagreeing_images(tmp_path):
                                             "a.jpg,0.1,3\nb.jpg,0.9,1\nc.jpg,nan,0\nd.jpg,0.5,2\n")
     got = eval_sources(str(tmp_path), 2)
     assert [Path(p).name for p in got] == ["b.jpg", "d.jpg"]
-    assert Path(got[0]).parent == tmp_path          # relative names are relative to the report
+    assert Path(got[0]).parent == tmp_path          # no report.json: relative to the report folder
+    # a real eval report names images relative to its dataset's folder (report.json: dataset.source)
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "images" / "b.jpg").write_bytes(b"x")
+    (data / "data.yaml").write_text("val: images\n")
+    (tmp_path / "report.json").write_text(json.dumps({"dataset": {"source": str(data / "data.yaml")}}))
+    (tmp_path / "per_image.csv").write_text("image,disagreement\nimages/b.jpg,2\nimages/a.jpg,1\n")
+    got = eval_sources(str(tmp_path), 2)
+    assert got == [str(data / "images" / "b.jpg"), str(data / "images" / "a.jpg")]
     (tmp_path / "per_image.csv").write_text("image,score\na.jpg,1\n")
     with pytest.raises(FigureError, match="disagreement"):
         eval_sources(str(tmp_path), 2)

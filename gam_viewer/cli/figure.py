@@ -141,10 +141,20 @@ def eval_sources(report: str, top: int) -> List[str]:
             scored.append((-v, k, r[img_col]))
     if not scored:
         raise FigureError(f"--from-eval {table}: no row has a numeric {score_col}")
+    # per_image.csv names images relative to the dataset's folder (report.json: dataset.source)
+    bases = [table.parent]
+    try:
+        source = json.loads((table.parent / "report.json").read_text(encoding="utf-8"))["dataset"]["source"]
+        src = Path(str(source)).expanduser()
+        bases.insert(0, src if src.is_dir() else src.parent)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     out = []
     for _, _, name in sorted(scored)[:top]:
         p = Path(name).expanduser()
-        out.append(str(p if p.is_absolute() or p.exists() else table.parent / p))
+        if not p.is_absolute():
+            p = next((b / p for b in bases if (b / p).exists()), bases[0] / p)
+        out.append(str(p))
     return out
 
 
