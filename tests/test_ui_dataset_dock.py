@@ -187,3 +187,27 @@ def test_dataset_paths_are_told_from_model_yamls(tmp_path):
     m.write_text("nc: 80\nbackbone: []\nhead: []\n")
     assert is_dataset_path(str(d)) and not is_dataset_path(str(m))
     assert is_dataset_path(str(tmp_path / "instances_val.json")) and not is_dataset_path(str(tmp_path / "a.png"))
+
+
+def test_picked_rows_are_the_figure_grids_images(qtbot, make_window, fake_detector, tmp_path):
+    """Export ▸ Figure grid… takes the rows picked in the dataset table (two or more), in table order."""
+    from PySide6.QtCore import QItemSelectionModel
+
+    from gam_viewer.ui.background_exports import loaded_image_paths
+
+    fake = FakeEval()
+    win = _window(make_window, fake_detector, fake)
+    qtbot.waitUntil(lambda: not win.pipeline.loading, timeout=5000)
+    dock = win.dataset_dock
+    with qtbot.waitSignal(dock.result_ready, timeout=10000):
+        _drop(win, _dataset(tmp_path))
+    sel = dock.table.selectionModel()
+    flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+    for row in (0, 2):                                                   # im2 (worst), im0
+        sel.select(dock.proxy.index(row, 0), flags)
+    picked = dock.selected_image_paths()
+    assert [p.name for p in picked] == ["im2.png", "im0.png"]
+    assert [p.name for p in loaded_image_paths(win)] == ["im2.png", "im0.png"]
+    sel.clearSelection()                                                # nothing picked: the open images
+    with pytest.raises(ValueError, match="open images"):
+        loaded_image_paths(win)

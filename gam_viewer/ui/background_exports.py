@@ -37,9 +37,14 @@ def _model(win, side: str):
 
 
 def loaded_image_paths(win) -> List[Path]:
-    """The image files the window has open (an image, a list, a folder's images), in order."""
+    """The rows picked in the Dataset dock's table (two or more), else the image files the window
+    has open (an image, a list, a folder's images), in order."""
     from ..media.sources import list_images
 
+    dock = getattr(win, "dataset_dock", None)
+    picked = dock.selected_image_paths() if dock is not None and dock.isVisible() else []
+    if len(picked) >= 2:
+        return picked
     info = win.source_info
     if info is None or info.kind not in ("image", "images", "folder"):
         raise ValueError("the figure grid uses the images currently open: open images or a folder first"

@@ -249,7 +249,7 @@ class DatasetDock(QDockWidget):
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QTableView.SelectionMode.ExtendedSelection)   # rows for a figure grid
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.clicked.connect(self._on_row_clicked)
         tl.addWidget(self.table)
@@ -467,6 +467,21 @@ class DatasetDock(QDockWidget):
             if s.image_id == rec.get("image_id"):
                 return s
         return None
+
+    def selected_image_paths(self) -> List[Path]:
+        """The images of the rows picked in the table (Ctrl/Shift-click), in the table's order."""
+        sel = self.table.selectionModel()
+        if sel is None or self.dataset is None:
+            return []
+        rows = sorted({i.row() for i in sel.selectedRows()})
+        out = []
+        for r in rows:
+            src = self.proxy.mapToSource(self.proxy.index(r, 0))
+            rec = self.model.item(src.row(), 0).data(Qt.ItemDataRole.UserRole)
+            s = self._sample_for(rec) if rec else None
+            if s is not None:
+                out.append(Path(s.path))
+        return out
 
     def show_record(self, rec: dict) -> None:
         s = self._sample_for(rec)
