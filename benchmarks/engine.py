@@ -301,6 +301,20 @@ def backend_rows(img, frames, warmup, cache_dir):
     return rows
 
 
+def write_result(args, argv, default_name, rows, device, **fields):
+    """The JSON every mode writes: common meta (date, command, machine, torch) + ``fields``, and the rows."""
+    meta = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python benchmarks/engine.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "device": device, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__, **fields,
+    }
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / default_name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    print("wrote", out)
+
+
 def main_backends(args, argv, img, img_name):
     with tempfile.TemporaryDirectory() as cache:
         load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
@@ -315,21 +329,13 @@ def main_backends(args, argv, img, img_name):
               f"{r['export_ms']:>9.0f}{(str(r['second_open_onnx_ms']) if r['second_open_onnx_ms'] else '-'):>9}")
     import onnxruntime
 
-    meta = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python benchmarks/engine.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "device": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-        "image": img_name, "imgsz": 640, "frames": args.frames, "warmup": args.warmup,
-        "load_average_start": load0, "load_average_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "units": "ms (median per frame, wall time around each predict, round robin)",
-        "note": "gam-viewer rows include every GAM gate copied to the CPU (attention=True); "
-                "first_open_onnx_ms = read + fuse + export + session, into an empty cache",
-    }
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / "engine-backends-cpu.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    print("wrote", out)
+    write_result(args, argv, "engine-backends-cpu.json", rows, platform.processor() or platform.machine(),
+                 onnxruntime=onnxruntime.__version__, image=img_name, imgsz=640, frames=args.frames,
+                 warmup=args.warmup, load_average_start=load0,
+                 load_average_end=os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+                 units="ms (median per frame, wall time around each predict, round robin)",
+                 note="gam-viewer rows include every GAM gate copied to the CPU (attention=True); "
+                      "first_open_onnx_ms = read + fuse + export + session, into an empty cache")
 
 
 def main(argv=None):
@@ -398,18 +404,11 @@ def main(argv=None):
         pct = "-" if r.get("taps_pct") is None else f"{r['taps_pct']:.2f}"
         print(f"{r['impl']:<12}{r['model']:<26}{r.get('mode', ''):<19}{r['preprocess']:>8.2f}{r['forward']:>9.2f}{r['postprocess']:>8.2f}"
               f"{taps:>8}{r['total']:>9.2f}{pct:>7}")
-    meta = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python benchmarks/engine.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else (platform.processor() or platform.machine()),
-        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-        "image": img_name, "imgsz": 640, "frames": args.frames, "units": "ms (median per frame)",
-        "note": "ultralytics 'total' is wall time around predict(); its preprocess/inference/postprocess are its own timers",
-    }
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"engine-{args.device.split(':')[0]}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    print("wrote", out)
+    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else (platform.processor() or platform.machine())
+    write_result(args, argv, f"engine-{args.device.split(':')[0]}.json", rows, device, image=img_name, imgsz=640,
+                 frames=args.frames, units="ms (median per frame)",
+                 note="ultralytics 'total' is wall time around predict(); its preprocess/inference/postprocess "
+                      "are its own timers")
 
 
 def main_yolov7(args, argv):
@@ -422,20 +421,11 @@ def main_yolov7(args, argv):
     for r in rows:
         off = "-" if r.get("total_no_taps") is None else f"{r['total_no_taps']:.1f}"
         print(f"{r['impl']:<20}{r['load_ms']:>10.1f}{r['total']:>10.1f}{off:>10}{r['n_det']:>7}  {r['model']}")
-    meta = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python benchmarks/engine.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "device": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "image": img_name, "imgsz": 640,
-        "frames": args.frames, "units": "ms (median)",
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "note": "same .pt file on both sides; frame = letterbox + forward + NMS + box scaling (gam-viewer's also "
-                "copies every GAM gate to the host unless 'no taps'); load = file to ready fused eval model",
-    }
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / "engine-yolov7-cpu.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    print("wrote", out)
+    write_result(args, argv, "engine-yolov7-cpu.json", rows, platform.processor() or platform.machine(),
+                 image=img_name, imgsz=640, frames=args.frames, units="ms (median)",
+                 load_average=list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+                 note="same .pt file on both sides; frame = letterbox + forward + NMS + box scaling (gam-viewer's "
+                      "also copies every GAM gate to the host unless 'no taps'); load = file to ready fused eval model")
 
 
 if __name__ == "__main__":
