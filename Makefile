@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.gam-viewer-installed
 # The torch pair we test with (a CUDA build that also runs on the CPU).
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run test test-fast bench screenshot train-deps system-deps clean-venv
+.PHONY: run test test-fast bench bench-wave screenshot train-deps system-deps clean-venv
 
 $(STAMP): pyproject.toml requirements/ultralytics-test.txt requirements/ultralytics-deps.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,20 @@ bench: $(STAMP)
 	$(PY) benchmarks/attention_views.py
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/viewer.py --no-attention --out benchmarks/results/viewer-cpu.json
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/viewer.py --out benchmarks/results/viewer-attention-cpu.json
+	$(MAKE) bench-wave
+
+# The 2026-11-28 rows of docs/BENCHMARKS.md ("This wave, on a quiet machine"), the same commands.
+# (The YOLOv7 row needs a YOLOv7 checkout: python benchmarks/engine.py --yolov7 PATH --frames 20 --warmup 3;
+# the start-up "before" column an old checkout: python benchmarks/startup.py --tree PATH.)
+bench-wave: $(STAMP)
+	$(PY) benchmarks/startup.py --repeat 5 --out benchmarks/results/startup-cpu.json
+	YOLO_OFFLINE=1 $(PY) benchmarks/engine.py --backends --frames 30 --warmup 5 --out benchmarks/results/engine-backends-cpu.json
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/viewer.py --backend onnxruntime --no-attention --out benchmarks/results/viewer-onnxruntime-cpu.json
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/viewer.py --backend torch --no-attention --out benchmarks/results/viewer-torch-cpu.json
+	$(PY) benchmarks/figure_grid.py --iters 3
+	test -f /tmp/synth_eval/data.yaml || $(PY) -m gam_viewer data synth --out /tmp/synth_eval --n 256 --imgsz 320 --seed 2026 --val-fraction 0.5
+	$(PY) benchmarks/eval.py --model resources/demo/gam-yolov5n.safetensors --baseline resources/demo/yolov5n.safetensors --data /tmp/synth_eval/data.yaml --images 128 --rounds 2 --skip-memory --out benchmarks/results/eval-overhead-quiet-128.json
+	$(PY) benchmarks/eval.py --model ../shared/weights/yolov5n.pt --baseline ../shared/weights/yolov5n.pt --data ../shared/datasets/coco128/data.yaml --images 128 --rounds 1 --skip-memory --out benchmarks/results/eval-overhead-quiet-coco128.json
 
 # The `train` extra for `gam-viewer train` (make test installs the same already):
 # Ultralytics goes in with --no-deps, its opencv-python would break the window.
