@@ -31,40 +31,15 @@ def _fail(msg: str) -> int:
 
 
 # ----------------------------------------------------------------------------- sub-command table
-def _cmd_info(argv: List[str]) -> int:
-    from .cli.info import run
+def _lazy(module: str) -> Callable[[List[str]], int]:
+    """A sub-command whose module (``gam_viewer.<module>``, with its heavy imports) loads only when run."""
+    def run(argv: List[str]) -> int:
+        import importlib
 
-    return int(run(argv))
+        return int(importlib.import_module(f"{__package__}.{module}").run(argv))
 
-
-def _cmd_convert(argv: List[str]) -> int:
-    from .cli.convert import run
-
-    return int(run(argv))
-
-
-def _cmd_data(argv: List[str]) -> int:
-    from .cli.data import run
-
-    return int(run(argv))
-
-
-def _cmd_export(argv: List[str]) -> int:
-    from .cli.export import run as run_export
-
-    return int(run_export(argv))
-
-
-def _cmd_figure(argv: List[str]) -> int:
-    from .cli.figure import run as run_figure
-
-    return int(run_figure(argv))
-
-
-def _cmd_eval(argv: List[str]) -> int:
-    from .cli.eval import run as run_eval
-
-    return int(run_eval(argv))
+    run.__name__ = f"run_{module.replace('.', '_')}"
+    return run
 
 
 def _cmd_train(argv: List[str]) -> int:
@@ -76,21 +51,15 @@ def _cmd_train(argv: List[str]) -> int:
     return int(run_train(argv))
 
 
-def _cmd_fetch(argv: List[str]) -> int:
-    from .cli.fetch import run
-
-    return int(run(argv))
-
-
 SUBCOMMANDS: Dict[str, Callable[[List[str]], int]] = {
-    "info": _cmd_info,
-    "convert": _cmd_convert,
-    "export": _cmd_export,
-    "figure": _cmd_figure,
-    "eval": _cmd_eval,
-    "data": _cmd_data,
-    "train": _cmd_train,
-    "fetch": _cmd_fetch,
+    "info": _lazy("cli.info"),
+    "convert": _lazy("cli.convert"),
+    "export": _lazy("cli.export"),
+    "figure": _lazy("cli.figure"),
+    "eval": _lazy("cli.eval"),
+    "data": _lazy("cli.data"),
+    "train": _cmd_train,          # the optional extra: a missing package is said in the user's terms
+    "fetch": _lazy("cli.fetch"),
 }
 
 
