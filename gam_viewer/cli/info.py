@@ -20,15 +20,6 @@ def run(argv: List[str]) -> int:
     from ..models import read_model
 
     loaded = read_model(args.model, channel_sigmoid=on_off(args.channel_sigmoid), shuffle=on_off(args.shuffle))
-    det = None
-    if args.backend:
-        import warnings
-
-        from ..inference.detector import Detector
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")   # the fallback is printed below as a note
-            det = Detector(loaded, backend=args.backend)
     m = loaded.model
     print(f"{args.model}")
     print(f"  format   {loaded.format} ({m.schema} schema{', scale ' + m.scale if m.scale else ''})")
@@ -38,6 +29,15 @@ def run(argv: List[str]) -> int:
     print(f"  GAM      {len(loaded.gam)} layer(s)")
     for r in loaded.gam:
         print(f"    {r.describe()}")
+    det = None
+    if args.backend:   # after the description: the detector fuses the model (fewer parameters)
+        import warnings
+
+        from ..inference.detector import Detector
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # the fallback is printed below as a note
+            det = Detector(loaded, backend=args.backend)
     if det is not None:
         line = det.backend_label
         rep = det.onnx_report
