@@ -270,8 +270,8 @@ class Detector:
     def preprocess(self, image: np.ndarray, imgsz: int = 640, auto: bool = True):
         img, lb = letterbox(image, check_imgsz(imgsz, self.stride), self.stride, auto=auto)
         t = torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1))).to(self.device)
-        t = t.half() if self.half else t.float()
-        return (t / 255.0).unsqueeze(0), lb
+        t = t.half() if self.half else t.float()   # a new tensor (from uint8): scaled in place, not copied again
+        return t.div_(255.0).unsqueeze(0), lb
 
     def forward(self, x: torch.Tensor, keep_gates: bool = True) -> List[torch.Tensor]:
         """Raw head maps for a preprocessed batch; GAM blocks keep their gates if asked."""

@@ -121,7 +121,8 @@ class ColourBar(QWidget):
         self.title, self.label, self.range_mode = title, label, range_mode
         self.levels = (float(levels[0]), float(levels[1]))
         self.clipped = (bool(clipped[0]), bool(clipped[1]))
-        finite = values[np.isfinite(values)] if values.size else values
+        ok = np.isfinite(values)
+        finite = values if ok.all() else values[ok]   # no masked copy of the whole map when all finite
         self.data_range = (float(finite.min()), float(finite.max())) if finite.size else None
         if cmap != self.cmap:
             self.cmap = cmap
