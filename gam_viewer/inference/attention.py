@@ -6,7 +6,7 @@ or take one channel), placed on the original image through the letterbox and the
 stride. Community gates are not bounded to [0, 1]; nothing here clips them.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
 import cv2
@@ -78,10 +78,6 @@ class AttentionMap:
     channel_gate: Optional[torch.Tensor]   # (C, h, w) or None (spatial-only block)
     spatial_gate: Optional[torch.Tensor]   # (C, h, w) or None (channel-only block)
     letterbox: Letterbox
-    # image_map's reductions, by (reduce, gate): the panel's thumbnail and overlay of one layer (and
-    # every redraw of a frame on a style change) warp the same reduction; the gate tensor is kept
-    # beside it so a replaced gate is reduced afresh
-    _reduced: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -131,13 +127,7 @@ class AttentionMap:
     def image_map(self, reduce: Union[str, int] = "mean", gate: str = "spatial",
                   out_hw: Optional[Tuple[int, int]] = None) -> np.ndarray:
         """:meth:`spatial_map` resampled onto the original image (H0, W0) through the letterbox."""
-        if not (isinstance(reduce, str) or isinstance(reduce, (int, np.integer)) and not isinstance(reduce, bool)):
-            return warp_to_image(self.spatial_map(reduce, gate), self.letterbox, self.stride, out_hw)
-        key, source = (reduce if isinstance(reduce, str) else int(reduce), gate), self.gate(gate)
-        hit = self._reduced.get(key)
-        if hit is None or hit[0] is not source:   # spatial_map raises on a bad choice: nothing kept then
-            hit = self._reduced[key] = (source, self.spatial_map(reduce, gate))
-        return warp_to_image(hit[1], self.letterbox, self.stride, out_hw)
+        return warp_to_image(self.spatial_map(reduce, gate), self.letterbox, self.stride, out_hw)
 
     def cell_at(self, x: float, y: float) -> Tuple[int, int]:
         """(column, row) of the grid cell under original-image pixel (x, y)."""
