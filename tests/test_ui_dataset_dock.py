@@ -94,14 +94,20 @@ def _drop(win, path):
                                            Qt.KeyboardModifier.NoModifier))
 
 
-def test_drop_a_data_yaml_runs_in_the_background_and_fills_table_and_summary(
-        qtbot, make_window, fake_detector, tmp_path):
+def _dropped_dataset(qtbot, make_window, fake_detector, tmp_path):
+    """A window with a FakeEval, a data.yaml dropped on it and its result shown: (fake, win, dock)."""
     fake = FakeEval()
     win = _window(make_window, fake_detector, fake)
     qtbot.waitUntil(lambda: not win.pipeline.loading, timeout=5000)
     dock = win.dataset_dock
     with qtbot.waitSignal(dock.result_ready, timeout=10000):
         _drop(win, _dataset(tmp_path))
+    return fake, win, dock
+
+
+def test_drop_a_data_yaml_runs_in_the_background_and_fills_table_and_summary(
+        qtbot, make_window, fake_detector, tmp_path):
+    fake, win, dock = _dropped_dataset(qtbot, make_window, fake_detector, tmp_path)
     assert dock.isVisible() and fake.threads and fake.threads[0] != threading.main_thread().name
     assert dock.progress.value() == 3 and dock.proxy.rowCount() == 3
     # sorted by disagreement, worst first
@@ -195,12 +201,7 @@ def test_picked_rows_are_the_figure_grids_images(qtbot, make_window, fake_detect
 
     from gam_viewer.ui.background_exports import loaded_image_paths
 
-    fake = FakeEval()
-    win = _window(make_window, fake_detector, fake)
-    qtbot.waitUntil(lambda: not win.pipeline.loading, timeout=5000)
-    dock = win.dataset_dock
-    with qtbot.waitSignal(dock.result_ready, timeout=10000):
-        _drop(win, _dataset(tmp_path))
+    fake, win, dock = _dropped_dataset(qtbot, make_window, fake_detector, tmp_path)
     sel = dock.table.selectionModel()
     flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
     for row in (0, 2):                                                   # im2 (worst), im0

@@ -24,9 +24,8 @@ import torch
 import torchvision
 
 from ..inference.attention import AttentionMap
-from ..inference.decode import scale_boxes
+from ..inference.decode import has_objectness, scale_boxes
 from ..inference.letterbox import Letterbox, check_imgsz, letterbox
-from ..nn.heads import AnchorDetect
 
 __all__ = ["LETTERBOX_MODES", "val_letterbox", "multilabel_nms", "Prediction", "run_model"]
 
@@ -108,7 +107,7 @@ def run_model(det, image: np.ndarray, imgsz: int, conf: float, iou: float, max_d
         x = (x.half() if det.half else x.float()).div_(255.0).unsqueeze(0)
         raw = det.forward(x, keep_gates=want_gates)
         pred = det.decode(raw)[0].float()
-        out = multilabel_nms(pred, conf, iou, max_det, objectness=isinstance(det.model.head, AnchorDetect))
+        out = multilabel_nms(pred, conf, iou, max_det, objectness=has_objectness(det.model.head))
         boxes = scale_boxes(out[:, :4], lb).cpu().numpy().astype(np.float32) if len(out) else \
             np.zeros((0, 4), np.float32)
         scores = out[:, 4].cpu().numpy().astype(np.float32)

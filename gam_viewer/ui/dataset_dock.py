@@ -511,11 +511,11 @@ class DatasetDock(QDockWidget):
         if Path(result.frame.path).resolve() != Path(path).resolve():
             return
         h, w = result.frame.image.shape[:2]
-        boxes = sample.gt_xyxy(h, w)
-        keep = ~sample.crowd_mask()
+        rects = _rects_path(sample.gt_xyxy(h, w)[~sample.crowd_mask()])   # one path, shared by every item
+        pens = _gt_pens()
         for pane in self.win.panes.values():
-            for pen in _gt_pens():
-                item = QGraphicsPathItem(_rects_path(boxes[keep]))
+            for pen in pens:
+                item = QGraphicsPathItem(rects)
                 item.setPen(pen)
                 pane.add_item(item, z=18)
                 self._gt_items.append((pane, item))
