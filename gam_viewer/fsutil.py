@@ -1,10 +1,11 @@
 """File-system helpers shared by every layer (no Qt, no torch)."""
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 
 def _read_umask() -> int:
@@ -24,6 +25,18 @@ def give_default_mode(path) -> None:
         os.chmod(path, 0o666 & ~_UMASK)
     except OSError:  # file systems without POSIX modes
         pass
+
+
+def sha256_file(path: Union[str, Path], check: Optional[Callable[[], None]] = None) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks; ``check()`` runs before each
+    block (it may raise to stop, e.g. on a user's cancel)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            if check is not None:
+                check()
+            h.update(block)
+    return h.hexdigest()
 
 
 def write_atomic(path: Union[str, Path], data: bytes, overwrite: bool = False) -> Path:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Callable, Dict, Optional
 
 from .cachedir import ENV_CACHE, cache_root  # noqa: F401  (ENV_CACHE: the variable's name, for callers)
-from .fsutil import give_default_mode, write_atomic
+from .fsutil import give_default_mode, sha256_file, write_atomic
 
 __all__ = ["Checkpoint", "OFFICIAL", "RELEASE", "DEFAULT_BASE_URL", "ZooError", "FetchCancelled",
            "cache_dir", "base_url", "url_for", "checkpoint", "cached_path", "recorded_sha256",
@@ -128,13 +128,11 @@ def cached_path(name: str, cache: Optional[Path] = None) -> Optional[Path]:
 
 # ----------------------------------------------------------------------------- checksums
 def _sha256_file(path: Path, cancel: Optional[Callable[[], bool]] = None) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            if cancel is not None and cancel():
-                raise FetchCancelled(f"checking {path.name} was cancelled")
-            h.update(block)
-    return h.hexdigest()
+    def check() -> None:
+        if cancel is not None and cancel():
+            raise FetchCancelled(f"checking {path.name} was cancelled")
+
+    return sha256_file(path, check)
 
 
 def _read_records(cache: Path) -> Dict[str, str]:

@@ -32,14 +32,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..media.sources import IMAGE_EXTENSIONS, list_images
+from ..media.sources import IMAGE_EXTENSIONS, list_images, natural_key
 
 __all__ = ["DatasetError", "Sample", "Dataset", "open_dataset", "label_path_for", "SPLITS"]
 
@@ -237,7 +236,7 @@ def _resolve_entry(root: Path, entry: str) -> Path:
 
 
 def _natural(p: Path):
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(p))]
+    return natural_key(str(p))
 
 
 def _images_of(entry_path: Path, yaml_path: Path, key: str) -> List[Path]:

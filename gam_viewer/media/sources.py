@@ -31,7 +31,7 @@ import numpy as np
 __all__ = [
     "Frame", "FrameSource", "SourceError", "ImageListSource", "VideoSource", "CameraSource",
     "StreamSource", "open_source", "open_paths", "classify", "list_images", "camera_devices",
-    "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS",
+    "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "natural_key",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2", ".pbm", ".pgm",
@@ -169,7 +169,8 @@ class FrameSource:
 
 
 # ---------------------------------------------------------------------------------------- images
-def _natural_key(name: str):
+def natural_key(name: str):
+    """Sort key for natural order: 'img2' before 'img10' (digit runs compare as numbers), case-blind."""
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
@@ -181,7 +182,7 @@ def list_images(folder: Union[str, Path]) -> List[Path]:
     except OSError as exc:
         raise SourceError(f"{folder}: cannot list the folder ({exc.strerror or exc})") from None
     files = [p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
-    return sorted(files, key=lambda p: _natural_key(p.name))
+    return sorted(files, key=lambda p: natural_key(p.name))
 
 
 def _truncation_warning(path: Path, data: bytes) -> Optional[str]:

@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
     QPushButton, QTableView, QTabWidget, QTextBrowser, QVBoxLayout, QWidget,
 )
 
+from ..fsutil import sha256_file
+
 __all__ = ["DatasetDock", "EvalWorker", "DATASET_SUFFIXES", "is_dataset_path", "cache_folder"]
 
 DATASET_SUFFIXES = (".yaml", ".yml", ".json")
@@ -77,11 +79,7 @@ def _file_hash(spec: str) -> str:
     p = Path(spec)
     if not p.is_file():
         return "name:" + spec
-    h = hashlib.sha256()
-    with p.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(p)
 
 
 def default_evaluate(data: str, split: str, specs: Dict[str, object], settings, progress, cancelled,

@@ -39,6 +39,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...fsutil import sha256_file
+
 __all__ = ["OrtEngine", "ExportError", "onnxruntime_available", "open_onnx", "gate_outputs", "cache_key",
            "OPSET", "EXPORT_VERSION", "default_threads"]
 
@@ -130,14 +132,6 @@ class _WithGates(nn.Module):
 
 
 # ----------------------------------------------------------------------------- cache key
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _weights_sha256(model: nn.Module) -> str:
     h = hashlib.sha256()
     for name, t in model.state_dict().items():
@@ -160,7 +154,7 @@ def cache_key(loaded, model, fused: bool, opset: int = OPSET, weights: Optional[
     if weights is None:
         src = Path(str(loaded.source))
         if loaded.format != "yaml" and src.is_file():
-            weights = "file:" + _file_sha256(src)
+            weights = "file:" + sha256_file(src)
         else:
             weights = "weights:" + _weights_sha256(model)
     return {"weights": weights, "gam": _semantics(loaded), "fused": bool(fused), "opset": int(opset),
