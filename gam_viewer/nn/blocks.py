@@ -5,6 +5,7 @@ the checkpoints' state-dict layout (``conv``/``bn``, ``cv1``/``cv2``/``cv3``, ``
 their tensors load by name. Pure PyTorch, no Qt.
 """
 
+import math
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -12,7 +13,7 @@ from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 __all__ = [
-    "autopad", "make_activation", "Conv", "DWConv", "Bottleneck", "C3", "C2f", "SPP", "SPPF",
+    "autopad", "make_divisible", "make_activation", "Conv", "DWConv", "Bottleneck", "C3", "C2f", "SPP", "SPPF",
     "Focus", "Concat", "fuse_conv_bn",
 ]
 
@@ -26,6 +27,11 @@ def autopad(k: IntOrPair, p: Optional[IntOrPair] = None, d: int = 1) -> IntOrPai
     if isinstance(k, int):
         return (d * (k - 1) + 1) // 2
     return tuple((d * (x - 1) + 1) // 2 for x in k)
+
+
+def make_divisible(x: float, divisor: int = 8) -> int:
+    """``x`` rounded up to a multiple of ``divisor`` (YOLO's width-scaled channel counts)."""
+    return int(math.ceil(x / divisor) * divisor)
 
 
 _ACTIVATIONS = {
@@ -113,8 +119,6 @@ class DWConv(Conv):
     """Depth-wise conv: groups = gcd(c1, c2)."""
 
     def __init__(self, c1: int, c2: int, k: IntOrPair = 1, s: int = 1, d: int = 1, act=True):
-        import math
-
         super().__init__(c1, c2, k, s, g=math.gcd(c1, c2), d=d, act=act)
 
 
