@@ -139,15 +139,16 @@ class Bottleneck(nn.Module):
 
 
 class C3(nn.Module):
-    """CSP block with three convs: ``cv3(cat(m(cv1(x)), cv2(x)))``."""
+    """CSP block with three convs: ``cv3(cat(m(cv1(x)), cv2(x)))``; ``k``: the bottlenecks' kernels."""
 
-    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5):
+    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5,
+                 k: Tuple[IntOrPair, IntOrPair] = (1, 3)):
         super().__init__()
         hidden = int(c2 * e)
         self.cv1 = Conv(c1, hidden, 1, 1)
         self.cv2 = Conv(c1, hidden, 1, 1)
         self.cv3 = Conv(2 * hidden, c2, 1)
-        self.m = nn.Sequential(*(Bottleneck(hidden, hidden, shortcut, g, k=(1, 3), e=1.0) for _ in range(n)))
+        self.m = nn.Sequential(*(Bottleneck(hidden, hidden, shortcut, g, k=k, e=1.0) for _ in range(n)))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.cv3(torch.cat((self.m(self.cv1(x)), self.cv2(x)), 1))
