@@ -15,7 +15,7 @@ A model is treated as YOLOv7 when a row uses a module only YOLOv7 has (:data:`V7
 when the caller says so (a checkpoint whose head holds ``anchor_grid``).
 """
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from torch import nn
 
@@ -24,7 +24,7 @@ from ..nn.yolov7 import MP, SP, SPPCSPC, V7_HEADS, DownC, ReOrg, RepConv, Shortc
 from .errors import ModelLoadError
 
 __all__ = ["V7_ONLY", "V7_ROWS", "FORMAT", "is_yolov7_config", "build_row", "V7_PICKLED_CLASSES",
-           "checkpoint_overrides", "reader_options", "after_load", "lead_sources"]
+           "checkpoint_overrides", "reader_options", "after_load"]
 
 #: the ``LoadedModel.format`` of a YOLOv7 checkpoint
 FORMAT = "yolov7"
@@ -120,8 +120,3 @@ def after_load(model: nn.Module) -> None:
     head = model.model[-1]
     if isinstance(head, V7Detect):
         head.anchors_from_grid()
-
-
-def lead_sources(srcs: Sequence[int], head: nn.Module) -> List[int]:
-    """The inputs of the lead heads (all of them, except for IAuxDetect)."""
-    return list(srcs)[: getattr(head, "nl", len(srcs))]
