@@ -7,6 +7,7 @@ give every module a stand-in class registered under the fork's module path only 
 MLP, ``Sequential`` spatial branch). The file then looks to gam-viewer exactly like a fork's.
 """
 
+import os
 import sys
 import types
 from contextlib import contextmanager
@@ -33,6 +34,16 @@ _ULTRA = {
     Bottleneck: ("modules.block", "Bottleneck"), SPPF: ("modules.block", "SPPF"), Concat: ("modules.conv", "Concat"),
     DFLDetect: ("modules.head", "Detect"), DFL: ("modules.block", "DFL"), YoloModel: ("tasks", "DetectionModel"),
 }
+
+
+class Evil:
+    """A pickle payload: unpickling it would run ``touch target`` (a reader must refuse it)."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.target}",))
 
 
 def randomise_bn(model: nn.Module, seed: int = 0) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fork_checkpoints import fake_modules, make_fork_checkpoint
+from fork_checkpoints import Evil, fake_modules, make_fork_checkpoint
 from gam_viewer import load_model
 from gam_viewer.models import ModelLoadError, read_model
 from gam_viewer.models.native import save_native
@@ -136,18 +136,10 @@ def test_batchnorm_eps_comes_from_the_checkpoint(tmp_path):
 
 
 # --------------------------------------------------------------------------- refusal of code
-class _Evil:
-    def __init__(self, target):
-        self.target = target
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.target}",))
-
-
 def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "owned"
     path = tmp_path / "evil.pt"
-    torch.save({"model": _Evil(marker), "epoch": 1}, path)
+    torch.save({"model": Evil(marker), "epoch": 1}, path)
     with pytest.raises(ModelLoadError, match=r"refused to unpickle global '(posix|os|nt)\.system'"):
         read_model(path)
     assert not marker.exists()
@@ -160,7 +152,7 @@ def test_malicious_pickle_in_any_protocol_is_refused_by_name(tmp_path, protocol)
 
     marker = tmp_path / "owned"
     path = tmp_path / f"evil{protocol}.pt"
-    torch.save({"model": _Evil(marker), "also": [_Evil(marker), "x"]}, path, pickle_protocol=protocol)
+    torch.save({"model": Evil(marker), "also": [Evil(marker), "x"]}, path, pickle_protocol=protocol)
     with zipfile.ZipFile(path) as zf:
         data = zf.read(next(n for n in zf.namelist() if n.endswith("data.pkl")))
     assert {(m, n) for m, n in requested_globals(data)} & {("posix", "system"), ("os", "system"), ("nt", "system")}

@@ -10,7 +10,6 @@ random input.
 """
 
 import json
-import os
 from pathlib import Path
 
 import cv2
@@ -276,16 +275,8 @@ def test_yaml_string_activation_reaches_the_layer():
 
 
 # --------------------------------------------------------------------------- nothing runs
-class _Evil:
-    def __init__(self, target):
-        self.target = target
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.target}",))
-
-
 def test_malicious_pickle_posing_as_a_yolov7_checkpoint_runs_nothing(tmp_path):
-    from fork_checkpoints import fake_modules
+    from fork_checkpoints import Evil, fake_modules
 
     class Model(torch.nn.Module):
         pass
@@ -299,7 +290,7 @@ def test_malicious_pickle_posing_as_a_yolov7_checkpoint_runs_nothing(tmp_path):
     path = tmp_path / "evil.pt"
     with fake_modules({"models.yolo.Model": Model, "models.common.RepConv": RepConv}):
         model = Model()
-        model.add_module("0", RepConv(_Evil(marker)))   # the payload hides inside an allowed layer
+        model.add_module("0", RepConv(Evil(marker)))   # the payload hides inside an allowed layer
         model.yaml = _ref("yolov7-tiny-gam")["yaml"]
         torch.save({"epoch": -1, "best_fitness": None, "training_results": None, "model": model, "ema": None,
                     "updates": None, "optimizer": None, "wandb_id": None}, path)

@@ -110,10 +110,6 @@ class CamMap:
 
 
 # ----------------------------------------------------------------------------- layer choice
-def _head_sources(model) -> List[int]:
-    return head_sources(model)
-
-
 def cam_layers(detector) -> List[CamLayer]:
     """The layers offered for CAM, in model order (see the module docstring for why)."""
     model = detector.model
@@ -127,7 +123,7 @@ def cam_layers(detector) -> List[CamLayer]:
 
 def default_cam_layers(detector) -> List[int]:
     """The layers feeding Detect (one per output scale)."""
-    return _head_sources(detector.model)
+    return head_sources(detector.model)
 
 
 def check_cam_layers(detector, layers: Union[None, int, Sequence[int]]) -> List[int]:

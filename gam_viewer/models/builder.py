@@ -22,7 +22,8 @@ import torch
 from torch import Tensor, nn
 
 from ..nn import GAM
-from ..nn.blocks import C2f, C3, SPP, SPPF, Bottleneck, Concat, Conv, DWConv, Focus, make_activation
+from ..nn.blocks import (C2f, C3, SPP, SPPF, Bottleneck, Concat, Conv, DWConv, Focus, make_activation,
+                         make_divisible)
 from ..nn.heads import AnchorDetect, DFLDetect
 from ..nn.yolo11 import C2PSA, C3k2
 from .errors import ModelLoadError
@@ -46,10 +47,6 @@ _OTHER_TASKS = {"Segment": "segmentation", "Segment26": "segmentation", "Proto":
                 "Classify": "classification", "RTDETRDecoder": "RT-DETR", "WorldDetect": "YOLO-World",
                 "v10Detect": "YOLOv10 (end-to-end)"}
 _NOT_LEGACY = {"C3k2", "A2C2f", "C2fCIB"}
-
-
-def make_divisible(x: float, divisor: int = 8) -> int:
-    return int(math.ceil(x / divisor) * divisor)
 
 
 @dataclass

@@ -15,16 +15,16 @@ A model is treated as YOLOv7 when a row uses a module only YOLOv7 has (:data:`V7
 when the caller says so (a checkpoint whose head holds ``anchor_grid``).
 """
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from torch import nn
 
-from ..nn.blocks import Conv
+from ..nn.blocks import Conv, make_divisible
 from ..nn.yolov7 import MP, SP, SPPCSPC, V7_HEADS, DownC, ReOrg, RepConv, Shortcut, V7Detect
 from .errors import ModelLoadError
 
 __all__ = ["V7_ONLY", "V7_ROWS", "FORMAT", "is_yolov7_config", "build_row", "V7_PICKLED_CLASSES",
-           "checkpoint_overrides", "reader_options", "after_load", "lead_sources"]
+           "checkpoint_overrides", "reader_options", "after_load"]
 
 #: the ``LoadedModel.format`` of a YOLOv7 checkpoint
 FORMAT = "yolov7"
@@ -46,12 +46,6 @@ def is_yolov7_config(cfg: Dict[str, Any]) -> bool:
     return any(isinstance(r, (list, tuple)) and len(r) == 4 and str(r[2]) in V7_ONLY for r in rows)
 
 
-def _make_divisible(x: float, divisor: int = 8) -> int:
-    import math
-
-    return int(math.ceil(x / divisor) * divisor)
-
-
 def _conv(c1, c2, k=1, s=1, p=None, g=1, act=True):
     return Conv(c1, c2, k, s, p, g, act=act)
 
@@ -66,7 +60,7 @@ def build_row(i: int, name: str, args: List[Any], c_in: List[int], number: int, 
         if not args or isinstance(args[0], bool) or not isinstance(args[0], int):
             raise ModelLoadError(f"{where}: first argument must be the channel count, got {args[:1]!r}")
         no = (nc + 5) * na  # YOLOv7 leaves an output-sized channel count unscaled
-        c2 = args[0] if args[0] == no else _make_divisible(args[0] * width, 8)
+        c2 = args[0] if args[0] == no else make_divisible(args[0] * width, 8)
         args = [c_in[0], c2, *args[1:]]
         if name in _REPEAT_ROWS:
             args.insert(2, n)
@@ -126,8 +120,3 @@ def after_load(model: nn.Module) -> None:
     head = model.model[-1]
     if isinstance(head, V7Detect):
         head.anchors_from_grid()
-
-
-def lead_sources(srcs: Sequence[int], head: nn.Module) -> List[int]:
-    """The inputs of the lead heads (all of them, except for IAuxDetect)."""
-    return list(srcs)[: getattr(head, "nl", len(srcs))]

@@ -5,6 +5,7 @@ the checkpoints' state-dict layout (``conv``/``bn``, ``cv1``/``cv2``/``cv3``, ``
 their tensors load by name. Pure PyTorch, no Qt.
 """
 
+import math
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -12,7 +13,7 @@ from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 __all__ = [
-    "autopad", "make_activation", "Conv", "DWConv", "Bottleneck", "C3", "C2f", "SPP", "SPPF",
+    "autopad", "make_divisible", "make_activation", "Conv", "DWConv", "Bottleneck", "C3", "C2f", "SPP", "SPPF",
     "Focus", "Concat", "fuse_conv_bn",
 ]
 
@@ -26,6 +27,11 @@ def autopad(k: IntOrPair, p: Optional[IntOrPair] = None, d: int = 1) -> IntOrPai
     if isinstance(k, int):
         return (d * (k - 1) + 1) // 2
     return tuple((d * (x - 1) + 1) // 2 for x in k)
+
+
+def make_divisible(x: float, divisor: int = 8) -> int:
+    """``x`` rounded up to a multiple of ``divisor`` (YOLO's width-scaled channel counts)."""
+    return int(math.ceil(x / divisor) * divisor)
 
 
 _ACTIVATIONS = {
@@ -113,8 +119,6 @@ class DWConv(Conv):
     """Depth-wise conv: groups = gcd(c1, c2)."""
 
     def __init__(self, c1: int, c2: int, k: IntOrPair = 1, s: int = 1, d: int = 1, act=True):
-        import math
-
         super().__init__(c1, c2, k, s, g=math.gcd(c1, c2), d=d, act=act)
 
 
@@ -135,15 +139,16 @@ class Bottleneck(nn.Module):
 
 
 class C3(nn.Module):
-    """CSP block with three convs: ``cv3(cat(m(cv1(x)), cv2(x)))``."""
+    """CSP block with three convs: ``cv3(cat(m(cv1(x)), cv2(x)))``; ``k``: the bottlenecks' kernels."""
 
-    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5):
+    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5,
+                 k: Tuple[IntOrPair, IntOrPair] = (1, 3)):
         super().__init__()
         hidden = int(c2 * e)
         self.cv1 = Conv(c1, hidden, 1, 1)
         self.cv2 = Conv(c1, hidden, 1, 1)
         self.cv3 = Conv(2 * hidden, c2, 1)
-        self.m = nn.Sequential(*(Bottleneck(hidden, hidden, shortcut, g, k=(1, 3), e=1.0) for _ in range(n)))
+        self.m = nn.Sequential(*(Bottleneck(hidden, hidden, shortcut, g, k=k, e=1.0) for _ in range(n)))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.cv3(torch.cat((self.m(self.cv1(x)), self.cv2(x)), 1))

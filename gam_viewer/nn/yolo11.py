@@ -28,7 +28,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .blocks import C2f, Bottleneck, Conv
+from .blocks import C2f, C3, Bottleneck, Conv
 
 __all__ = ["PSAAttention", "PSABlock", "C2PSA", "C3k", "C3k2"]
 
@@ -106,20 +106,12 @@ class C2PSA(nn.Module):
         return self.cv2(torch.cat((bypass, self.m(work)), 1))
 
 
-class C3k(nn.Module):
+class C3k(C3):
     """A C3 block (two 1x1 branches, ``n`` bottlenecks on one, a 1x1 merge) with k x k bottlenecks."""
 
     def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1, e: float = 0.5,
                  k: int = 3):
-        super().__init__()
-        hidden = int(c2 * e)
-        self.cv1 = Conv(c1, hidden, 1, 1)
-        self.cv2 = Conv(c1, hidden, 1, 1)
-        self.cv3 = Conv(2 * hidden, c2, 1)
-        self.m = nn.Sequential(*(Bottleneck(hidden, hidden, shortcut, g, k=(k, k), e=1.0) for _ in range(n)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.cv3(torch.cat((self.m(self.cv1(x)), self.cv2(x)), 1))
+        super().__init__(c1, c2, n, shortcut, g, e, k=(k, k))
 
 
 class C3k2(C2f):

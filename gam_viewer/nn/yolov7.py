@@ -178,25 +178,30 @@ class RepConv(nn.Module):
         self.deploy = True
 
 
-class ImplicitA(nn.Module):
-    """A learned per-channel addend, ``x + implicit`` (``implicit`` is 1 x C x 1 x 1)."""
+class _Implicit(nn.Module):
+    """A learned per-channel term ``implicit`` (1 x C x 1 x 1), starting at its neutral value."""
+
+    neutral = 0.0
 
     def __init__(self, channel: int):
         super().__init__()
         self.channel = channel
-        self.implicit = nn.Parameter(torch.zeros(1, channel, 1, 1))
+        self.implicit = nn.Parameter(torch.full((1, channel, 1, 1), self.neutral))
+
+
+class ImplicitA(_Implicit):
+    """A learned per-channel addend, ``x + implicit``."""
+
+    neutral = 0.0
 
     def forward(self, x: Tensor) -> Tensor:
         return self.implicit + x
 
 
-class ImplicitM(nn.Module):
-    """A learned per-channel multiplier, ``x * implicit`` (``implicit`` is 1 x C x 1 x 1)."""
+class ImplicitM(_Implicit):
+    """A learned per-channel multiplier, ``x * implicit``."""
 
-    def __init__(self, channel: int):
-        super().__init__()
-        self.channel = channel
-        self.implicit = nn.Parameter(torch.ones(1, channel, 1, 1))
+    neutral = 1.0
 
     def forward(self, x: Tensor) -> Tensor:
         return self.implicit * x
@@ -272,8 +277,8 @@ class V7Detect(AnchorDetect):
                 bias = conv.bias.float() + w.flatten(1) @ ia.implicit.float().view(-1)
                 conv.weight.copy_((w * scale.view(-1, 1, 1, 1)).to(conv.weight.dtype))
                 conv.bias.copy_((bias * scale).to(conv.bias.dtype))
-                ia.implicit.zero_()
-                im.implicit.fill_(1.0)
+                ia.implicit.fill_(ia.neutral)
+                im.implicit.fill_(im.neutral)
         self.folded = True
 
     def extra_repr(self) -> str:
