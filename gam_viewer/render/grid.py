@@ -48,7 +48,6 @@ import math
 import re
 import textwrap
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -278,19 +277,12 @@ def make_scales(columns: Sequence[Column], rows: Sequence[Row], per_image: bool 
 
 
 # ----------------------------------------------------------------------------- rendering
-@lru_cache(maxsize=None)
 def cmap_lut(name: str) -> np.ndarray:
-    """(256, 3) uint8 RGB table of a colour map: :func:`render.colormaps.colormap_lut` for the maps
-    the window offers, the same sampling of matplotlib's map for the figure-only diverging map."""
-    from matplotlib import colormaps
+    """(256, 3) uint8 RGB table of a colour map: the table :func:`render.colormaps.colormap_lut` serves
+    the window's maps from, for the figure-only diverging map too (read-only, cached there)."""
+    from .colormaps import sampled_lut
 
-    from .colormaps import COLORMAPS, colormap_lut
-
-    if name in COLORMAPS:
-        return colormap_lut(name)
-    out = np.round(colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)
-    out.setflags(write=False)
-    return out
+    return sampled_lut(name)
 
 
 def heat_rgb(image_bgr: np.ndarray, values: np.ndarray, cmap: str, vrange: Tuple[float, float],
