@@ -39,7 +39,7 @@ import numpy as np
 
 from .args import Parser, finite_float, on_off, positive_int
 
-__all__ = ["run", "ExportError", "MAX_EDGE", "MAX_ASPECT"]
+__all__ = ["run", "ExportError", "MAX_EDGE", "MAX_ASPECT", "progress_bar"]
 
 SUMMARY_NAME = "export-summary.json"
 MAX_EDGE = 4096       # figures are drawn with the image's long side at most this (--max-edge, --full-res)
@@ -729,7 +729,7 @@ def run(argv: List[str]) -> int:
     written: List[Path] = []
     problems = _Problems()
     t0 = time.perf_counter()
-    bar = _progress(total, args.quiet)
+    bar = progress_bar(total, args.quiet)
     try:
         for frame, image, what, name in _frames(src, args.every, args.max_frames, names, problems):
             why = _drawable(image.shape[:2], name)
@@ -807,11 +807,12 @@ class _NoBar:
         pass
 
 
-def _progress(total: int, quiet: bool):
+def progress_bar(total: Optional[int], quiet: bool, unit: str = "frame", desc: str = "export"):
+    """The CLI's progress bar: tqdm on stderr, or one that does nothing with ``quiet`` or without tqdm."""
     if quiet:
         return _NoBar()
     try:
         from tqdm import tqdm
     except ImportError:  # tqdm comes with grad-cam; stay useful without it
         return _NoBar()
-    return tqdm(total=total, file=sys.stderr, unit="frame", desc="export", dynamic_ncols=True)
+    return tqdm(total=total, file=sys.stderr, unit=unit, desc=desc, dynamic_ncols=True)

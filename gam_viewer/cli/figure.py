@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -263,7 +262,7 @@ def run(argv: List[str]) -> int:
     columns = G.parse_columns(args.columns) if (not args.from_json and args.columns) else \
         (G.parse_columns(opts.columns) if opts.columns else None)
     image_paths = _source_paths(sources)
-    bar = _progress(len(image_paths), args.quiet)
+    bar = _LazyBar(len(image_paths), args.quiet)
     try:
         grid, written, sidecar_path = G.write_figure(
             out, model_spec, base_spec, image_paths, opts, columns=columns, also=also, overwrite=args.force,
@@ -286,21 +285,12 @@ class _LazyBar:
         self.total, self.quiet, self.bar = total, quiet, None
 
     def update(self, n: int = 1) -> None:
-        if self.quiet:
-            return
         if self.bar is None:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                self.quiet = True
-                return
-            self.bar = tqdm(total=self.total, file=sys.stderr, unit="image", desc="figure", dynamic_ncols=True)
+            from .export import progress_bar
+
+            self.bar = progress_bar(self.total, self.quiet, unit="image", desc="figure")
         self.bar.update(n)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def _progress(total: int, quiet: bool) -> _LazyBar:
-    return _LazyBar(total, quiet)
