@@ -157,14 +157,6 @@ def eval_sources(report: str, top: int) -> List[str]:
     return out
 
 
-def _check_free(paths: List[Path], force: bool) -> None:
-    if force:
-        return
-    for p in paths:
-        if p.exists():
-            raise FileExistsError(f"{p}: already exists (not overwritten); use --force or another --out")
-
-
 def _from_sidecar(args) -> dict:
     """Read ``--from``: the options, models and images it names, checked against their hashes."""
     from ..render.grid import GridOptions, sha256_file
@@ -245,14 +237,11 @@ def run(argv: List[str]) -> int:
                              conf=0.25 if args.conf is None else args.conf, iou=0.45 if args.iou is None else args.iou,
                              imgsz=args.imgsz, square=args.square, channel_sigmoid=on_off(args.channel_sigmoid),
                              shuffle=on_off(args.shuffle), raster_max=args.raster_max)
-    paths = G.output_paths(out, also)
-    sidecar_path = out.with_suffix(".json")
+    G.output_paths(out, also)   # a bad suffix or --also first
     from ..fsutil import check_output_file
 
     check_output_file(out, "--out", overwrite=args.force)   # a file in the way, no permission: said plainly
-    if not out.parent.is_dir():
-        raise FigureError(f"--out {out}: the folder {out.parent} does not exist")
-    _check_free(paths + [sidecar_path], args.force)
+    G.check_outputs(out, also, args.force)   # the folder, then nothing replaced: as write_figure checks
     if not (0 <= opts.conf <= 1 and 0 <= opts.iou <= 1):
         raise FigureError(f"--conf and --iou must be in [0, 1], got {opts.conf:g} and {opts.iou:g}")
     if not 0 <= opts.alpha <= 1:

@@ -58,7 +58,7 @@ from .palette import class_rgb
 
 __all__ = [
     "GridError", "Column", "Cell", "Row", "Scale", "GridFigure", "GridOptions", "parse_columns",
-    "collect_rows", "render_grid", "figure_bytes", "sha256_file", "sidecar", "WIDTHS_MM", "FORMATS",
+    "collect_rows", "render_grid", "figure_bytes", "sha256_file", "sidecar", "check_outputs", "WIDTHS_MM", "FORMATS",
     "SEQUENTIAL_CMAPS", "DIVERGING_CMAP", "MAX_LABELLED_BOXES",
 ]
 
@@ -773,6 +773,22 @@ def output_paths(out: Union[str, Path], also: Sequence[str] = ()) -> List[Path]:
     return paths
 
 
+def check_outputs(out: Union[str, Path], also: Sequence[str] = (), overwrite: bool = False
+                  ) -> Tuple[List[Path], Path]:
+    """(figure files, sidecar path) for ``out``: its folder must exist and, unless ``overwrite``,
+    none of them may exist yet (FileExistsError). Used up front by ``gam-viewer figure`` too."""
+    out = Path(out)
+    paths = output_paths(out, also)
+    side_path = out.with_suffix(".json")
+    if not out.parent.is_dir():
+        raise GridError(f"--out {out}: the folder {out.parent} does not exist")
+    if not overwrite:
+        for p in paths + [side_path]:
+            if p.exists():
+                raise FileExistsError(f"{p}: already exists (not overwritten); use --force or another --out")
+    return paths, side_path
+
+
 def command_line(opts: GridOptions, model: str, baseline: Optional[str], sources: Sequence[Union[str, Path]],
                  out: Union[str, Path], also: Sequence[str] = ()) -> str:
     """The full ``gam-viewer figure`` command that makes this figure (every option spelled out)."""
@@ -826,14 +842,7 @@ def write_figure(out: Union[str, Path], model_spec: str, baseline_spec: Optional
     from ..fsutil import write_atomic
 
     out = Path(out)
-    paths = output_paths(out, also)
-    side_path = out.with_suffix(".json")
-    if not out.parent.is_dir():
-        raise GridError(f"--out {out}: the folder {out.parent} does not exist")
-    if not overwrite:
-        for p in paths + [side_path]:
-            if p.exists():
-                raise FileExistsError(f"{p}: already exists (not overwritten); use --force or another --out")
+    paths, side_path = check_outputs(out, also, overwrite)
     images = read_images(image_paths)
     if models is not None:
         model, baseline = models
