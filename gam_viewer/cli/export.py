@@ -633,18 +633,17 @@ def _export_frame(ctx: dict, frame: str, image: np.ndarray, what: str) -> List[P
     return written
 
 
-MAX_DRAWN_BOXES = 100   # a composite with more boxes is unreadable (random weights give 1000)
 MAX_LABELLED_BOXES = 40
 
 
 def _boxes_panel(F, name: str, image: np.ndarray, res, scale: float = 1.0):
+    from ..render.boxes import MAX_DRAWN_BOXES, draw_boxes
+
     n = min(len(res), MAX_DRAWN_BOXES)   # detections come sorted by score
     labels = [res.label(i) for i in range(n)] if n <= MAX_LABELLED_BOXES else None
     title = f"{name}: {len(res)} box{'es' if len(res) != 1 else ''}"
     if n < len(res):
         title += f" (the {n} best drawn)"
-    from ..render.boxes import draw_boxes
-
     return F.ImagePanel(title, draw_boxes(image, res.boxes[:n] * scale, labels, res.classes[:n]))
 
 

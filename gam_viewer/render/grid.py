@@ -53,6 +53,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .boxes import MAX_DRAWN_BOXES
 from .figures import colour_index
 from .palette import class_rgb
 
@@ -71,7 +72,6 @@ SEQUENTIAL_CMAPS = {"cam": "inferno", "spatial": "viridis", "channel": "cividis"
 DIVERGING_CMAP = "berlin"
 REDUCTIONS = ("mean", "max", "min", "std")
 MAX_LABELLED_BOXES = 30
-MAX_DRAWN_BOXES = 100
 
 _FONT = "DejaVu Sans"
 _TITLE_PT = 6.5
