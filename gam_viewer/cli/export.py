@@ -39,7 +39,7 @@ import numpy as np
 
 from .args import Parser, finite_float, on_off, positive_int
 
-__all__ = ["run", "ExportError", "MAX_EDGE", "MAX_ASPECT"]
+__all__ = ["run", "ExportError", "MAX_EDGE", "MAX_ASPECT", "progress_bar"]
 
 SUMMARY_NAME = "export-summary.json"
 MAX_EDGE = 4096       # figures are drawn with the image's long side at most this (--max-edge, --full-res)
@@ -633,18 +633,17 @@ def _export_frame(ctx: dict, frame: str, image: np.ndarray, what: str) -> List[P
     return written
 
 
-MAX_DRAWN_BOXES = 100   # a composite with more boxes is unreadable (random weights give 1000)
 MAX_LABELLED_BOXES = 40
 
 
 def _boxes_panel(F, name: str, image: np.ndarray, res, scale: float = 1.0):
+    from ..render.boxes import MAX_DRAWN_BOXES, draw_boxes
+
     n = min(len(res), MAX_DRAWN_BOXES)   # detections come sorted by score
     labels = [res.label(i) for i in range(n)] if n <= MAX_LABELLED_BOXES else None
     title = f"{name}: {len(res)} box{'es' if len(res) != 1 else ''}"
     if n < len(res):
         title += f" (the {n} best drawn)"
-    from ..render.boxes import draw_boxes
-
     return F.ImagePanel(title, draw_boxes(image, res.boxes[:n] * scale, labels, res.classes[:n]))
 
 
@@ -729,7 +728,7 @@ def run(argv: List[str]) -> int:
     written: List[Path] = []
     problems = _Problems()
     t0 = time.perf_counter()
-    bar = _progress(total, args.quiet)
+    bar = progress_bar(total, args.quiet)
     try:
         for frame, image, what, name in _frames(src, args.every, args.max_frames, names, problems):
             why = _drawable(image.shape[:2], name)
@@ -807,11 +806,12 @@ class _NoBar:
         pass
 
 
-def _progress(total: int, quiet: bool):
+def progress_bar(total: Optional[int], quiet: bool, unit: str = "frame", desc: str = "export"):
+    """The CLI's progress bar: tqdm on stderr, or one that does nothing with ``quiet`` or without tqdm."""
     if quiet:
         return _NoBar()
     try:
         from tqdm import tqdm
     except ImportError:  # tqdm comes with grad-cam; stay useful without it
         return _NoBar()
-    return tqdm(total=total, file=sys.stderr, unit="frame", desc="export", dynamic_ncols=True)
+    return tqdm(total=total, file=sys.stderr, unit=unit, desc=desc, dynamic_ncols=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -158,14 +157,6 @@ def eval_sources(report: str, top: int) -> List[str]:
     return out
 
 
-def _check_free(paths: List[Path], force: bool) -> None:
-    if force:
-        return
-    for p in paths:
-        if p.exists():
-            raise FileExistsError(f"{p}: already exists (not overwritten); use --force or another --out")
-
-
 def _from_sidecar(args) -> dict:
     """Read ``--from``: the options, models and images it names, checked against their hashes."""
     from ..render.grid import GridOptions, sha256_file
@@ -246,14 +237,11 @@ def run(argv: List[str]) -> int:
                              conf=0.25 if args.conf is None else args.conf, iou=0.45 if args.iou is None else args.iou,
                              imgsz=args.imgsz, square=args.square, channel_sigmoid=on_off(args.channel_sigmoid),
                              shuffle=on_off(args.shuffle), raster_max=args.raster_max)
-    paths = G.output_paths(out, also)
-    sidecar_path = out.with_suffix(".json")
+    G.output_paths(out, also)   # a bad suffix or --also first
     from ..fsutil import check_output_file
 
     check_output_file(out, "--out", overwrite=args.force)   # a file in the way, no permission: said plainly
-    if not out.parent.is_dir():
-        raise FigureError(f"--out {out}: the folder {out.parent} does not exist")
-    _check_free(paths + [sidecar_path], args.force)
+    G.check_outputs(out, also, args.force)   # the folder, then nothing replaced: as write_figure checks
     if not (0 <= opts.conf <= 1 and 0 <= opts.iou <= 1):
         raise FigureError(f"--conf and --iou must be in [0, 1], got {opts.conf:g} and {opts.iou:g}")
     if not 0 <= opts.alpha <= 1:
@@ -263,7 +251,7 @@ def run(argv: List[str]) -> int:
     columns = G.parse_columns(args.columns) if (not args.from_json and args.columns) else \
         (G.parse_columns(opts.columns) if opts.columns else None)
     image_paths = _source_paths(sources)
-    bar = _progress(len(image_paths), args.quiet)
+    bar = _LazyBar(len(image_paths), args.quiet)
     try:
         grid, written, sidecar_path = G.write_figure(
             out, model_spec, base_spec, image_paths, opts, columns=columns, also=also, overwrite=args.force,
@@ -286,21 +274,12 @@ class _LazyBar:
         self.total, self.quiet, self.bar = total, quiet, None
 
     def update(self, n: int = 1) -> None:
-        if self.quiet:
-            return
         if self.bar is None:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                self.quiet = True
-                return
-            self.bar = tqdm(total=self.total, file=sys.stderr, unit="image", desc="figure", dynamic_ncols=True)
+            from .export import progress_bar
+
+            self.bar = progress_bar(self.total, self.quiet, unit="image", desc="figure")
         self.bar.update(n)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def _progress(total: int, quiet: bool) -> _LazyBar:
-    return _LazyBar(total, quiet)

@@ -20,10 +20,10 @@ __all__ = ["run_video"]
 def run_video(args) -> int:
     """Write the side-by-side video ``args.video``; returns the exit status. User errors raise ValueError."""
     from ..render.video import VideoJob, export_video
+    from .args import on_off
 
     if args.reduce == "channel" and args.channel is None:
         raise ValueError("--reduce channel needs --channel K")
-    sw = lambda v: None if v is None else v == "on"   # noqa: E731
     job = VideoJob(
         source=args.source, out=args.video, model=args.model, baseline=args.baseline,
         overlay=args.cam or ("none" if args.no_heatmaps else "gate"),
@@ -31,7 +31,8 @@ def run_video(args) -> int:
         reduce=args.channel if args.reduce == "channel" else args.reduce, cam_layers=args.cam_layers,
         cmap=args.cmap, alpha=args.alpha, vrange=tuple(args.vrange) if args.vrange else None, conf=args.conf,
         iou=args.iou, imgsz=args.imgsz, square=args.square, every=args.every, max_frames=args.max_frames,
-        overwrite=args.force, device=args.device, channel_sigmoid=sw(args.channel_sigmoid), shuffle=sw(args.shuffle))
+        overwrite=args.force, device=args.device, channel_sigmoid=on_off(args.channel_sigmoid),
+        shuffle=on_off(args.shuffle))
     bar = [None]
 
     def on_open(writer, total: Optional[int]) -> None:

@@ -13,9 +13,11 @@ import numpy as np
 
 from .palette import class_rgb, text_rgb
 
-__all__ = ["visible_boxes", "draw_boxes", "draw_outline", "box_line_width", "MAX_LABELS"]
+__all__ = ["visible_boxes", "draw_boxes", "draw_outline", "box_line_width", "MAX_LABELS", "MAX_DRAWN_BOXES"]
 
 MAX_LABELS = 100   # more labels only cover the picture (NMS sorts boxes by score: the best get one)
+#: boxes drawn in a figure, composite or video frame: more are unreadable (random weights give 1000)
+MAX_DRAWN_BOXES = 100
 
 
 def visible_boxes(names: Sequence[str], classes: Sequence[int], scores: Sequence[float],

@@ -9,7 +9,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["COLORMAPS", "DEFAULT_COLORMAP", "check_cmap", "colormap_lut"]
+__all__ = ["COLORMAPS", "DEFAULT_COLORMAP", "check_cmap", "colormap_lut", "sampled_lut"]
 
 #: perceptual colormaps offered everywhere (matplotlib names); the first is the default
 COLORMAPS = ("inferno", "viridis", "magma", "plasma", "turbo", "cividis")
@@ -37,6 +37,12 @@ def _lut_u8(name: str) -> np.ndarray:
     out = np.round(_lut_f32(name) * 255).astype(np.uint8)
     out.setflags(write=False)
     return out
+
+
+def sampled_lut(name: str) -> np.ndarray:
+    """(256, 3) uint8 table of any matplotlib map, sampled as :func:`colormap_lut` does but not limited
+    to :data:`COLORMAPS` (the figure grid's diverging map). Read-only and shared."""
+    return _lut_u8(name)
 
 
 def colormap_lut(name: str = DEFAULT_COLORMAP, dtype=np.uint8) -> np.ndarray:

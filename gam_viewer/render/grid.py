@@ -48,18 +48,18 @@ import math
 import re
 import textwrap
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .boxes import MAX_DRAWN_BOXES
 from .figures import colour_index
 from .palette import class_rgb
 
 __all__ = [
     "GridError", "Column", "Cell", "Row", "Scale", "GridFigure", "GridOptions", "parse_columns",
-    "collect_rows", "render_grid", "figure_bytes", "sha256_file", "sidecar", "WIDTHS_MM", "FORMATS",
+    "collect_rows", "render_grid", "figure_bytes", "sha256_file", "sidecar", "check_outputs", "WIDTHS_MM", "FORMATS",
     "SEQUENTIAL_CMAPS", "DIVERGING_CMAP", "MAX_LABELLED_BOXES",
 ]
 
@@ -72,7 +72,6 @@ SEQUENTIAL_CMAPS = {"cam": "inferno", "spatial": "viridis", "channel": "cividis"
 DIVERGING_CMAP = "berlin"
 REDUCTIONS = ("mean", "max", "min", "std")
 MAX_LABELLED_BOXES = 30
-MAX_DRAWN_BOXES = 100
 
 _FONT = "DejaVu Sans"
 _TITLE_PT = 6.5
@@ -278,19 +277,12 @@ def make_scales(columns: Sequence[Column], rows: Sequence[Row], per_image: bool 
 
 
 # ----------------------------------------------------------------------------- rendering
-@lru_cache(maxsize=None)
 def cmap_lut(name: str) -> np.ndarray:
-    """(256, 3) uint8 RGB table of a colour map: :func:`render.colormaps.colormap_lut` for the maps
-    the window offers, the same sampling of matplotlib's map for the figure-only diverging map."""
-    from matplotlib import colormaps
+    """(256, 3) uint8 RGB table of a colour map: the table :func:`render.colormaps.colormap_lut` serves
+    the window's maps from, for the figure-only diverging map too (read-only, cached there)."""
+    from .colormaps import sampled_lut
 
-    from .colormaps import COLORMAPS, colormap_lut
-
-    if name in COLORMAPS:
-        return colormap_lut(name)
-    out = np.round(colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)
-    out.setflags(write=False)
-    return out
+    return sampled_lut(name)
 
 
 def heat_rgb(image_bgr: np.ndarray, values: np.ndarray, cmap: str, vrange: Tuple[float, float],
@@ -781,6 +773,22 @@ def output_paths(out: Union[str, Path], also: Sequence[str] = ()) -> List[Path]:
     return paths
 
 
+def check_outputs(out: Union[str, Path], also: Sequence[str] = (), overwrite: bool = False
+                  ) -> Tuple[List[Path], Path]:
+    """(figure files, sidecar path) for ``out``: its folder must exist and, unless ``overwrite``,
+    none of them may exist yet (FileExistsError). Used up front by ``gam-viewer figure`` too."""
+    out = Path(out)
+    paths = output_paths(out, also)
+    side_path = out.with_suffix(".json")
+    if not out.parent.is_dir():
+        raise GridError(f"--out {out}: the folder {out.parent} does not exist")
+    if not overwrite:
+        for p in paths + [side_path]:
+            if p.exists():
+                raise FileExistsError(f"{p}: already exists (not overwritten); use --force or another --out")
+    return paths, side_path
+
+
 def command_line(opts: GridOptions, model: str, baseline: Optional[str], sources: Sequence[Union[str, Path]],
                  out: Union[str, Path], also: Sequence[str] = ()) -> str:
     """The full ``gam-viewer figure`` command that makes this figure (every option spelled out)."""
@@ -834,14 +842,7 @@ def write_figure(out: Union[str, Path], model_spec: str, baseline_spec: Optional
     from ..fsutil import write_atomic
 
     out = Path(out)
-    paths = output_paths(out, also)
-    side_path = out.with_suffix(".json")
-    if not out.parent.is_dir():
-        raise GridError(f"--out {out}: the folder {out.parent} does not exist")
-    if not overwrite:
-        for p in paths + [side_path]:
-            if p.exists():
-                raise FileExistsError(f"{p}: already exists (not overwritten); use --force or another --out")
+    paths, side_path = check_outputs(out, also, overwrite)
     images = read_images(image_paths)
     if models is not None:
         model, baseline = models

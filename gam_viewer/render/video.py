@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from ..fsutil import give_default_mode, check_output_file
-from .boxes import draw_boxes
+from .boxes import MAX_DRAWN_BOXES, draw_boxes
 from .colormaps import colormap_lut
 from .figures import overlay
 
@@ -382,7 +382,7 @@ def export_video(job: VideoJob, progress=None, on_open=None, warn=None, cancelle
                     what = f"channel {job.reduce}" if isinstance(job.reduce, int) else f"{job.reduce} over channels"
                     over = (f"overlay: GAM layer {layer} {job.gate} gate ({what}), "
                             f"{'fixed' if job.vrange else 'per-frame'} range [{vr[0]:.3g}, {vr[1]:.3g}], {job.cmap}")
-                n = min(len(res), 100)
+                n = min(len(res), MAX_DRAWN_BOXES)
                 pane = pane_image(img, res.boxes[:n], [res.label(k) for k in range(n)], res.classes[:n], values, vr,
                                   job.cmap, job.alpha)
                 panes.append(Pane(pane, f"{role}: {name} - {len(res)} box{'es' if len(res) != 1 else ''}"))
