@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import List
 
 from .args import Parser, positive_int, unit_float
+from .progress import progress_bar
 
 __all__ = ["run", "build_parser"]
 
@@ -57,16 +58,6 @@ def build_parser() -> Parser:
     return ap
 
 
-def _bar(total: int, quiet: bool):
-    if quiet:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, file=sys.stderr, unit="img", desc="eval", dynamic_ncols=True)
-
-
 def run(argv: List[str]) -> int:
     args = build_parser().parse_args(argv)
     from ..eval.datasets import open_dataset
@@ -93,19 +84,17 @@ def run(argv: List[str]) -> int:
             check_imgsz(args.imgsz or det.default_imgsz, det.stride)
         except ValueError as exc:
             raise ValueError(f"--imgsz: {exc} (--{role})") from None
-    bar = _bar(len(dataset), args.quiet)
+    bar = progress_bar(len(dataset), args.quiet, unit="img", desc="eval")
     state = {"done": 0}
 
     def progress(done: int, total: int) -> None:
-        if bar is not None:
-            bar.update(done - state["done"])
+        bar.update(done - state["done"])
         state["done"] = done
 
     try:
         result = evaluate(model, baseline, dataset, settings, progress=progress)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     files = write_report(result, out, force=args.force)
     if not args.quiet:
         print(summary_table(result))

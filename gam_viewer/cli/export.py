@@ -38,8 +38,9 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .args import Parser, finite_float, on_off, positive_int
+from .progress import progress_bar
 
-__all__ = ["run", "ExportError", "MAX_EDGE", "MAX_ASPECT", "progress_bar"]
+__all__ = ["run", "ExportError", "MAX_EDGE", "MAX_ASPECT"]
 
 SUMMARY_NAME = "export-summary.json"
 MAX_EDGE = 4096       # figures are drawn with the image's long side at most this (--max-edge, --full-res)
@@ -796,22 +797,3 @@ def run(argv: List[str]) -> int:
               f"(see {out / SUMMARY_NAME})", file=sys.stderr)
         return 1
     return 0
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def progress_bar(total: Optional[int], quiet: bool, unit: str = "frame", desc: str = "export"):
-    """The CLI's progress bar: tqdm on stderr, or one that does nothing with ``quiet`` or without tqdm."""
-    if quiet:
-        return _NoBar()
-    try:
-        from tqdm import tqdm
-    except ImportError:  # tqdm comes with grad-cam; stay useful without it
-        return _NoBar()
-    return tqdm(total=total, file=sys.stderr, unit=unit, desc=desc, dynamic_ncols=True)

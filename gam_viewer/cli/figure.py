@@ -159,7 +159,8 @@ def eval_sources(report: str, top: int) -> List[str]:
 
 def _from_sidecar(args) -> dict:
     """Read ``--from``: the options, models and images it names, checked against their hashes."""
-    from ..render.grid import GridOptions, sha256_file
+    from ..fsutil import sha256_file
+    from ..render.grid import GridOptions
 
     given = [k for k in ("model", "baseline", "source", "from_eval", "columns", "dpi", "width", "cam", "cam_layers", "alpha",
                          "conf", "iou", "imgsz", "raster_max", "channel_sigmoid", "shuffle")
@@ -275,7 +276,7 @@ class _LazyBar:
 
     def update(self, n: int = 1) -> None:
         if self.bar is None:
-            from .export import progress_bar
+            from .progress import progress_bar
 
             self.bar = progress_bar(self.total, self.quiet, unit="image", desc="figure")
         self.bar.update(n)

@@ -21,6 +21,7 @@ def run_video(args) -> int:
     """Write the side-by-side video ``args.video``; returns the exit status. User errors raise ValueError."""
     from ..render.video import VideoJob, export_video
     from .args import on_off
+    from .progress import progress_bar
 
     if args.reduce == "channel" and args.channel is None:
         raise ValueError("--reduce channel needs --channel K")
@@ -33,21 +34,15 @@ def run_video(args) -> int:
         iou=args.iou, imgsz=args.imgsz, square=args.square, every=args.every, max_frames=args.max_frames,
         overwrite=args.force, device=args.device, channel_sigmoid=on_off(args.channel_sigmoid),
         shuffle=on_off(args.shuffle))
-    bar = [None]
+    bar = [progress_bar(None, True)]   # replaced by a real bar when the video opens (unless --quiet)
 
     def on_open(writer, total: Optional[int]) -> None:
         if writer.fallback or not args.quiet:
             print(("gam-viewer: note: " if writer.fallback else "") + writer.message, file=sys.stderr)
-        if not args.quiet:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                return
-            bar[0] = tqdm(total=total, file=sys.stderr, unit="frame", desc="video", dynamic_ncols=True)
+        bar[0] = progress_bar(total, args.quiet, unit="frame", desc="video")
 
     def progress(done: int, total: Optional[int]) -> None:
-        if bar[0] is not None:
-            bar[0].update(1)
+        bar[0].update(1)
 
     def warn(text: str) -> None:
         print(f"gam-viewer: warning: {text}", file=sys.stderr)
@@ -55,8 +50,7 @@ def run_video(args) -> int:
     try:
         writer = export_video(job, progress=progress, on_open=on_open, warn=warn)
     finally:
-        if bar[0] is not None:
-            bar[0].close()
+        bar[0].close()
     if not args.quiet:
         print(f"wrote {writer.path}: {writer.frames} frames, {writer.size[0]}x{writer.size[1]}, {writer.fps:g} fps, "
               f"{writer.codec}")

@@ -42,7 +42,6 @@ No Qt. Models run only in :func:`collect_rows` (imported lazily).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import re
@@ -53,13 +52,14 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..fsutil import sha256_file
 from .boxes import MAX_DRAWN_BOXES
 from .figures import colour_index
 from .palette import class_rgb
 
 __all__ = [
     "GridError", "Column", "Cell", "Row", "Scale", "GridFigure", "GridOptions", "parse_columns",
-    "collect_rows", "render_grid", "figure_bytes", "sha256_file", "sidecar", "check_outputs", "WIDTHS_MM", "FORMATS",
+    "collect_rows", "render_grid", "figure_bytes", "sidecar", "check_outputs", "WIDTHS_MM", "FORMATS",
     "SEQUENTIAL_CMAPS", "DIVERGING_CMAP", "MAX_LABELLED_BOXES",
 ]
 
@@ -631,14 +631,6 @@ def collect_rows(columns: Sequence[Column], images: Sequence[Tuple[str, np.ndarr
 
 
 # ----------------------------------------------------------------------------- provenance
-def sha256_file(path: Union[str, Path]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _model_record(det, spec: str) -> dict:
     rec = {"spec": spec, "name": Path(spec).name, "format": getattr(det, "format", None),
            "describe": det.describe()}
