@@ -70,7 +70,8 @@ def value_range(values: np.ndarray, mode: str = "frame", fixed: Optional[Range] 
     if mode != "frame":
         raise ValueError(f"value range mode must be 'frame' or 'fixed', got {mode!r}")
     v = np.asarray(values)
-    finite = v[np.isfinite(v)] if not np.isfinite(v).all() else v
+    ok = np.isfinite(v)
+    finite = v if ok.all() else v[ok]
     if finite.size == 0:
         raise ValueError("the map has no finite values")
     lo, hi = float(finite.min()), float(finite.max())
