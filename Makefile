@@ -25,7 +25,7 @@ run: $(STAMP)
 	$(PY) main.py
 
 # scripts/run_tests.py runs pytest; only if the process itself crashes (a signal, not a failed
-# test) it says so and runs the suite once more (a rare Qt-thread crash, root cause open).
+# test) it says so and runs the suite once more (a guard; the Qt-thread crash it was added for is fixed).
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen YOLO_OFFLINE=1 YOLO_AUTOINSTALL=false $(PY) scripts/run_tests.py -q
 

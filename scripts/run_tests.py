@@ -1,10 +1,10 @@
 """Run the test suite (``make test``): pytest with the given arguments, in a child process.
 
 If the child process is killed by a signal (a segmentation fault, not a failing test), say so
-loudly and run the suite once more. Why: a rare crash inside Qt's event loop while a worker
-thread builds a model has been seen a few times in this session's ~10 full runs (always in a
-different Qt-threaded test, never reproduced alone); its root cause is still open (see the
-closing notes and docs/VIEWER.md). A failing test is never retried: its exit status is final.
+loudly and run the suite once more. Why: a crash in Qt's event loop while a worker thread built
+a model was seen a few times (garbage collection running in the worker thread; fixed by
+gam_viewer/ui/gc_guard.py, see docs/VIEWER.md); this stays as a guard. A failing test is never
+retried: its exit status is final.
 """
 
 import signal

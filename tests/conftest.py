@@ -179,3 +179,15 @@ def ul(tmp_path_factory):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_in_the_main_thread():
+    """Once a window has turned automatic garbage collection off (gam_viewer.ui.gc_guard), collect
+    between tests here in the main thread too, as the window's timer does while an event loop runs."""
+    yield
+    import sys
+
+    guard = sys.modules.get("gam_viewer.ui.gc_guard")
+    if guard is not None and guard.collector() is not None:
+        guard.collector().check()

@@ -88,6 +88,9 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings, loader: Optional[Callable[[ModelSpec], object]] = None,
                  demo_models: Optional[Sequence[str]] = None, parent: Optional[QWidget] = None):
         super().__init__(parent)
+        from .gc_guard import collect_in_gui_thread
+
+        collect_in_gui_thread()   # worker threads must never run the garbage collector (see gc_guard)
         self.settings = settings
         self.messages: List[str] = []
         self.current_result: Optional[FrameResult] = None
