@@ -220,3 +220,39 @@ def test_image_map_puts_a_hot_cell_on_the_right_pixels(auto, orig_hw):
     assert ys.size > 0
     assert abs(xs.min() - x1) <= 1 and abs(xs.max() + 1 - x2) <= 1
     assert abs(ys.min() - y1) <= 1 and abs(ys.max() + 1 - y2) <= 1
+
+
+# --------------------------------------------------------------------------- candidate decode
+@pytest.mark.parametrize("yaml", ["yolov5n-gam-full", "yolov5nu-gam-full"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_candidate_decode_equals_the_full_decode_filtered(yaml, channels_last):
+    """decode_candidates gives exactly the rows of decode_head that can pass conf (objectness
+    for anchor heads, best class for anchor-free ones), in the same order, for every image of
+    a batch, and NMS on them gives the same detections; nothing at conf 1."""
+    from gam_viewer.inference.decode import decode_candidates, decode_head, has_objectness, nms
+
+    det = load_model(yaml, backend="torch")
+    head = det.model.head
+    g = torch.Generator().manual_seed(0)
+    strides = [int(s) for s in head.stride]
+    no = head.no * (head.na if has_objectness(head) else 1)
+    raw = [torch.randn(2, no, 480 // s, 640 // s, generator=g) * 3 for s in strides]
+    if channels_last:
+        raw = [r.contiguous(memory_format=torch.channels_last) for r in raw]
+    full = decode_head(head, raw)
+    obj = has_objectness(head)
+    for conf in (0.0, 0.001, 0.3, 0.9, 1.0):
+        cand = decode_candidates(head, raw, conf)
+        assert len(cand) == 2
+        for k in range(2):
+            keep = full[k][:, 4] > conf if obj else full[k][:, 4:].max(1).values > conf
+            want = full[k][keep]
+            assert cand[k].shape == want.shape, (conf, k)
+            torch.testing.assert_close(cand[k], want, rtol=1e-6, atol=1e-3)  # atol: pixels, DFL sums
+        a, b = nms(full, conf, 0.45, objectness=obj), nms(cand, conf, 0.45, objectness=obj)
+        for x, y in zip(a, b):
+            assert x.shape == y.shape
+            torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-3)
+    assert all(c.shape[0] == 0 for c in decode_candidates(head, raw, 1.0))
+    with pytest.raises(ValueError, match="conf"):
+        decode_candidates(head, raw, 1.5)

@@ -24,7 +24,7 @@ import torch
 import torchvision
 
 from ..inference.attention import AttentionMap
-from ..inference.decode import has_objectness, scale_boxes
+from ..inference.decode import decode_candidates, has_objectness, scale_boxes
 from ..inference.letterbox import Letterbox, check_imgsz, letterbox
 
 __all__ = ["LETTERBOX_MODES", "val_letterbox", "multilabel_nms", "Prediction", "run_model"]
@@ -103,10 +103,8 @@ def run_model(det, image: np.ndarray, imgsz: int, conf: float, iou: float, max_d
             img, lb = val_letterbox(image, size, stride)
         else:
             img, lb = letterbox(image, size, stride, auto=(mode == "minimal"))
-        x = torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1))).to(det.device)
-        x = (x.half() if det.half else x.float()).div_(255.0).unsqueeze(0)
-        raw = det.forward(x, keep_gates=want_gates)
-        pred = det.decode(raw)[0].float()
+        raw = det.forward(det.to_input(img), keep_gates=want_gates)
+        pred = decode_candidates(det.model.head, raw, conf)[0].float()
         out = multilabel_nms(pred, conf, iou, max_det, objectness=has_objectness(det.model.head))
         boxes = scale_boxes(out[:, :4], lb).cpu().numpy().astype(np.float32) if len(out) else \
             np.zeros((0, 4), np.float32)
