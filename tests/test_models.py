@@ -215,3 +215,61 @@ def test_conv_inference_activation_in_place_matches_and_training_still_different
     torch.testing.assert_close(y_nograd, y.detach())
     y.sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+# --------------------------------------------------------------------------- checkpoint builds
+def _reference_build(loaded):
+    """The same architecture built the plain way (initialised, probed for real) with the
+    loaded tensors copied in: what a checkpoint read gave before meta builds."""
+    m = loaded.model
+    ref = build_model(m.yaml, ch=3, scale=m.scale, family=m.family)
+    for a, b in zip(ref.modules(), m.modules()):   # activations / BN settings as loaded
+        if isinstance(b, torch.nn.BatchNorm2d):
+            a.eps, a.momentum = b.eps, b.momentum
+        if hasattr(b, "act") and hasattr(a, "act"):
+            a.act = copy.deepcopy(b.act)
+    ref.load_state_dict(m.state_dict())
+    return ref.eval()
+
+
+@pytest.mark.parametrize("make", ["native-yolov5-gam", "ultralytics-yolo11"])
+@pytest.mark.parametrize("probe", ["meta", "real-fallback"])
+def test_checkpoint_reads_build_shape_only_then_take_the_tensors(make, probe, tmp_path, monkeypatch):
+    """A checkpoint's model is built on the meta device (no initialisation, a shape-only
+    stride probe) and takes the checkpoint's tensors: nothing stays on meta, the strides are
+    the real ones and the outputs equal a plainly built model with the same tensors. An
+    operator without a meta kernel falls back to a real probe with the same result."""
+    from pathlib import Path
+
+    from gam_viewer.models.builder import YoloModel
+    from gam_viewer.models.native import save_native
+
+    if make == "native-yolov5-gam":
+        src = read_model("yolov5n-gam-full")
+        path = tmp_path / "m.safetensors"
+        save_native(src, path)
+    else:
+        path = Path(__file__).parent / "data" / "yolo11-tiny-gam-full.pt"
+    if probe == "real-fallback":
+        run = YoloModel._run
+
+        def no_meta_kernel(self, x, record=False):
+            if x.is_meta:
+                raise NotImplementedError("no meta kernel (simulated)")
+            return run(self, x, record)
+
+        monkeypatch.setattr(YoloModel, "_run", no_meta_kernel)
+    loaded = read_model(path)
+    model = loaded.model
+    assert not any(t.is_meta for t in list(model.parameters()) + list(model.buffers()))
+    assert not model.is_meta
+    strides = model.stride.tolist()
+    assert strides == sorted(strides) and strides[0] >= 8 and model.head.stride.tolist() == strides
+    assert [info.stride for info in model.layers[:2]] == [2, 4]
+    ref = _reference_build(loaded)
+    assert ref.stride.tolist() == strides
+    assert [i.stride for i in ref.layers] == [i.stride for i in model.layers]
+    x = torch.rand(1, 3, 160, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for a, b in zip(model.eval()(x), ref(x)):
+            torch.testing.assert_close(a, b)

@@ -131,7 +131,7 @@ def read_torch(path: Path, *, channel_sigmoid: Optional[bool] = None, shuffle: O
     scale = cfg.get("scale")
     try:
         model = build_model(cfg, ch=int(cfg.get("ch", 3)), scale=scale, gam_overrides=overrides,
-                            activations=activations, **v7_options)
+                            activations=activations, **v7_options, weights_follow=True)
     except ModelLoadError as exc:
         raise ModelLoadError(f"{path.name}: {exc}") from None
     apply_bn(model, bn)

@@ -63,7 +63,11 @@ def strict_load(model: YoloModel, sd: Mapping[str, torch.Tensor], source: str) -
         if v.shape != target.shape:
             raise ModelLoadError(f"{source}: shape {tuple(v.shape)} does not fit {_where(model, k)} "
                                  f"which expects {tuple(target.shape)}")
-    model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}, strict=True)
+    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+    if model.is_meta:   # built with weights_follow=True: take the tensors instead of copying them
+        model.materialize(sd)
+    else:
+        model.load_state_dict(sd, strict=True)
 
 
 def apply_bn(model: nn.Module, bn: Mapping[str, Tuple[float, Optional[float]]]) -> None:

@@ -119,7 +119,7 @@ def read_native(path: Union[str, Path], *, channel_sigmoid=None, shuffle=None, s
                 why[i] += "; shuffle: user"
     try:
         model = build_model(cfg, ch=int(cfg.get("ch", 3)), scale=scale, gam_overrides=gam, activations=acts,
-                            **yolov7.reader_options(cfg, sd))
+                            **yolov7.reader_options(cfg, sd), weights_follow=True)
     except ModelLoadError as exc:
         raise ModelLoadError(f"{path.name}: {exc}") from None
     apply_bn(model, {k: tuple(v) for k, v in bn.items()})

@@ -145,10 +145,15 @@ class ZooController(QObject):
             return
         self.busy = name
         self._cancel.clear()
+        self.refresh_menu()   # the entries stay disabled until this one ends
         if not cached:
             dlg = QProgressDialog(f"Downloading {ck.filename} …", "Cancel", 0, 0, self.win)
             dlg.setWindowTitle("Download an official YOLOv5 baseline")
-            dlg.setWindowModality(Qt.WindowModality.WindowModal)
+            # not modal: a modal QProgressDialog's setValue() processes events itself, and the
+            # download's end (which closes and deletes the dialog) could then run inside it
+            # (seen as a crash); the menu's entries are disabled while a download runs, and a
+            # second request is refused by name
+            dlg.setWindowModality(Qt.WindowModality.NonModal)
             dlg.setMinimumDuration(0)
             dlg.setAutoClose(False)
             dlg.setAutoReset(False)
@@ -169,10 +174,10 @@ class ZooController(QObject):
         if dlg is None:
             return
         if total_kb > 0:
+            dlg.setLabelText(f"Downloading {self.busy}.pt: {done_kb / 1024:.1f} of {total_kb / 1024:.1f} MB")
             if dlg.maximum() != total_kb:
                 dlg.setRange(0, total_kb)
             dlg.setValue(min(done_kb, total_kb))
-            dlg.setLabelText(f"Downloading {self.busy}.pt: {done_kb / 1024:.1f} of {total_kb / 1024:.1f} MB")
         else:
             dlg.setLabelText(f"Downloading {self.busy}.pt: {done_kb / 1024:.1f} MB")
 
