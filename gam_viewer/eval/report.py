@@ -217,7 +217,8 @@ def report_html(result: EvalResult) -> bytes:
             rows.append([label, _pct(m[key]), _pct(b[key]),
                          "" if d.get("value") is None else f"{d['value'] * 100:+.2f}",
                          "" if not ci or ci[0] is None else f"[{ci[0] * 100:+.2f}, {ci[1] * 100:+.2f}]"])
-        parts.append("<h2>COCO metrics (pycocotools)</h2>")
+        evaluator = result.models.get("model", {}).get("evaluator", "COCO API")
+        parts.append(f"<h2>COCO metrics ({e(evaluator)})</h2>")
         parts.append(_table(["metric", "model", "baseline", "difference", "95 % CI (paired bootstrap)"], rows))
         for key in ("map50_95", "map50"):
             parts.append(f"<p class='v'>{e(result.difference[key]['verdict'])}</p>")

@@ -235,6 +235,10 @@ def evaluate(model, baseline, dataset: Dataset, settings: EvalSettings,
         entry["latency"] = timings_summary(latency[role])
         if role in coco:
             entry.update(coco[role].stats)
+            entry["evaluator"] = coco[role].evaluator
+            if coco[role].table_check is not None and coco[role].table_check > 1e-6:
+                notes.append(f"{role}: the bootstrap's matching gives mAP50-95 {coco[role].table_check:.2g} away "
+                             f"from {coco[role].evaluator}'s; its interval may be off by as much")
         else:
             entry.update({k: None for k in STAT_NAMES})
         models[role] = entry
