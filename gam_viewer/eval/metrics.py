@@ -220,6 +220,10 @@ class MatchTable:
         out = np.full((b, t_n, kk), np.nan)
         for k in range(kk):
             img, npig = self.img[k], self.npig[k]
+            # only positions up to the last true positive are ever read (precision is read at
+            # true positives): at conf 0.001 most detections of a class come after it
+            last = max((int(p[-1]) for p in self.tp_pos[k] if len(p)), default=-1)
+            img = img[:last + 1]
             n_gt = w @ npig.astype(np.float64)                       # (B,)
             valid = n_gt > 0
             if not valid.any():
@@ -239,6 +243,7 @@ class MatchTable:
                     tpc = np.cumsum(ws[:, img[pos]], axis=1)               # (rows, n)
                     fpc = seen[:, pos] - tpc
                     ig = self.ig_pos[k][t]
+                    ig = ig[:np.searchsorted(ig, last, side="right")]   # those after it never count
                     if len(ig):
                         igc = np.concatenate((np.zeros((rows, 1)), np.cumsum(ws[:, img[ig]], axis=1)), 1)
                         fpc -= igc[:, np.searchsorted(ig, pos, side="right")]
