@@ -160,12 +160,17 @@ def yolov7_rows(repo, img, frames, warmup, width=1.0, loads=5):
             out = fn()
             return out, (time.perf_counter() - t0) * 1e3
 
-        load_theirs, load_ours = [], []
+        from gam_viewer.models import read_model
+        from gam_viewer.models.safe_pickle import load_checkpoint_dict
+
+        load_theirs, load_ours, unpickle_ours, read_ours = [], [], [], []
         for _ in range(loads):
             theirs, t = timed(lambda: attempt_load(str(path), map_location="cpu"))
             load_theirs.append(t)
             ours, t = timed(lambda: load_model(path, backend="torch"))   # PyTorch against PyTorch
             load_ours.append(t)
+            unpickle_ours.append(timed(lambda: load_checkpoint_dict(path))[1])   # the restricted unpickling
+            read_ours.append(timed(lambda: read_model(path))[1])   # + rebuild from the YAML, tensors in
         stride = int(theirs.stride.max())
 
         def original(img0):
@@ -193,7 +198,8 @@ def yolov7_rows(repo, img, frames, warmup, width=1.0, loads=5):
         return [
             {"impl": "yolov7 (original)", **common, "load_ms": med(load_theirs), "total": med(t_theirs),
              "n_det": int(len(det_t))},
-            {"impl": "gam-viewer", **common, "load_ms": med(load_ours), "total": med(t_ours),
+            {"impl": "gam-viewer", **common, "load_ms": med(load_ours), "unpickle_ms": med(unpickle_ours),
+             "read_model_ms": med(read_ours), "total": med(t_ours),
              "total_no_taps": med(t_ours_off), "n_det": len(res)},
         ]
     finally:

@@ -75,16 +75,16 @@ def make_activation(name: Union[str, bool, nn.Module, None]) -> nn.Module:
 def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d, requires_grad: bool = False) -> nn.Conv2d:
     """A new conv computing ``bn(conv(x))`` with ``bn``'s running statistics (PyTorch's own fold,
     ``torch.nn.utils.fusion.fuse_conv_bn_weights``, which works in either mode)."""
-    fused = nn.Conv2d(
-        conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-        conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode,
-    ).to(device=conv.weight.device, dtype=conv.weight.dtype)
+    with torch.device("meta"):   # shapes only: its weights are replaced below, never initialised
+        fused = nn.Conv2d(
+            conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+            conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode,
+        )
     with torch.no_grad():
         w, b = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
                                     bn.weight, bn.bias)
-        fused.weight.copy_(w)
-        fused.bias.copy_(b)
-    fused.requires_grad_(requires_grad)
+    fused.weight = nn.Parameter(w.detach(), requires_grad=requires_grad)
+    fused.bias = nn.Parameter(b.detach(), requires_grad=requires_grad)
     return fused
 
 

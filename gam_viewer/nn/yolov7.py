@@ -167,12 +167,11 @@ class RepConv(nn.Module):
             return
         kernel, bias = self.equivalent_kernel_bias()
         dense = self.rbr_dense[0]
-        conv = nn.Conv2d(self.in_channels, self.out_channels, 3, dense.stride, 1, groups=self.groups, bias=True)
-        conv = conv.to(device=dense.weight.device, dtype=dense.weight.dtype)
-        with torch.no_grad():
-            conv.weight.copy_(kernel.to(conv.weight.dtype))
-            conv.bias.copy_(bias.to(conv.weight.dtype))
-        conv.requires_grad_(False)
+        with torch.device("meta"):   # shapes only: the weights are set below, never initialised
+            conv = nn.Conv2d(self.in_channels, self.out_channels, 3, dense.stride, 1, groups=self.groups, bias=True)
+        dtype = dense.weight.dtype
+        conv.weight = nn.Parameter(kernel.detach().to(dtype), requires_grad=False)
+        conv.bias = nn.Parameter(bias.detach().to(dtype), requires_grad=False)
         self.rbr_reparam = conv
         del self.rbr_dense, self.rbr_1x1, self.rbr_identity
         self.deploy = True
