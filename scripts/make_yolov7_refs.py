@@ -192,19 +192,19 @@ def spec_list(src: Path):
     # after the backbone end (50, 128 ch) and after the P3 RepConv that feeds IDetect (102, 32 ch)
     full, _ = insert_after(full, [102], [256], module="GAM_Attention")
     full, _ = insert_after(full, [50], [1024], module="GAM_Attention")
-    specs.append(("yolov7-gam", full, "strip", "init"))
+    specs.append(("yolov7-gam", full, "strip", "fit"))
 
     e6 = _yaml(src, "cfg/training/yolov7-e6.yaml")
     e6.update(nc=len(CLASS_NAMES), width_multiple=0.0625)
     # after the backbone end (56, 80 ch) and after the P6 lead output conv (139, 80 ch)
     e6, _ = insert_after(e6, [56, 139], [1280], module="GAM_Attention")
-    specs.append(("yolov7-e6-gam", e6, "strip", "measured-bn"))
+    specs.append(("yolov7-e6-gam", e6, "strip", "fit"))
 
     dep = _yaml(src, "cfg/deploy/yolov7.yaml")
     dep.update(nc=len(CLASS_NAMES), width_multiple=0.125)
     # GAMAttention is not in parse_model's channel list: its args are literal channel counts
     dep, _ = insert_after(dep, [50], [128, 128], module="GAMAttention")
-    specs.append(("yolov7-deploy-gamliteral", dep, "deploy", "measured-bn"))
+    specs.append(("yolov7-deploy-gamliteral", dep, "deploy", "fit"))
     return specs
 
 
@@ -252,7 +252,7 @@ def fit(model, hyp, iters, size, seed, log, batch=8):
     return ema, opt
 
 
-def measure_bn(model, seed, batches=2, size=640):
+def measure_bn(model, seed, batches=2, size=640, noise=False):
     """An unfitted model keeps BatchNorm at its initial running statistics (mean 0, var 1), so
     its signals fade layer by layer and the head sees nearly flat maps. Measure the running
     statistics instead (cumulative average over a few synthetic batches at the reference
@@ -262,13 +262,17 @@ def measure_bn(model, seed, batches=2, size=640):
 
     bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in bns:
             m.reset_running_stats()
             m.momentum = None
         model.train()
         for _ in range(batches):
-            model(synth_batch(rng, 2, size)[0])
+            x = synth_batch(rng, 2, size)[0]
+            if noise:
+                x = torch.cat([x, torch.rand(x.shape, generator=gen)])
+            model(x)
         for m in bns:
             m.momentum = 0.03
     model.eval()
