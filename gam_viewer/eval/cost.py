@@ -2,7 +2,9 @@
 
 GFLOPs are counted on one imgsz x imgsz input of the fused inference model (BatchNorms folded,
 as YOLOv5's model summary reports them: one multiply-add = 2 FLOPs), so yolov5n reads 4.5 at
-640. Latency is measured during the evaluation itself (see ``runner``): the median per-image
+640. They are counted on the PyTorch module, which a Detector keeps whatever runs its forward
+pass: FlopCounterMode sees only PyTorch operators, so counting through an ONNX Runtime session
+would read 0. Latency is measured during the evaluation itself (see ``runner``): the median per-image
 time of letterbox + forward + decode + NMS on this machine.
 """
 
@@ -20,12 +22,23 @@ def model_cost(det, imgsz: int) -> dict:
     try:
         from torch.utils.flop_counter import FlopCounterMode
 
-        p = next(det.model.parameters())
+        model = det.model
+        p = next(model.parameters())
         x = torch.zeros((1, 3, imgsz, imgsz), dtype=p.dtype, device=p.device)
+        gams = model.gam_modules()
+        kept = [m.keep_gates for m in gams]
+        for m in gams:
+            m.keep_gates = False
         counter = FlopCounterMode(display=False)
-        with torch.inference_mode(), counter:
-            det.forward(x, keep_gates=False)
+        try:
+            with torch.inference_mode(), counter:
+                model(x)
+        finally:
+            for m, k in zip(gams, kept):
+                m.keep_gates = k
         gflops = counter.get_total_flops() / 1e9
+        if gflops <= 0:
+            raise RuntimeError("the FLOP counter saw no operators")
     except Exception as exc:  # a counter that cannot trace a model must not stop an evaluation
         return {"params": params, "gflops": None, "gflops_imgsz": imgsz, "gflops_error": str(exc)[:200]}
     return {"params": params, "gflops": round(gflops, 3), "gflops_imgsz": imgsz}
