@@ -1,6 +1,7 @@
 """``gam-viewer eval``'s cost column: GFLOPs are counted on the PyTorch module whatever runs the
 forward pass. Counting through the ONNX Runtime session (the CPU default) read 0.0 GFLOPs for
-every model, seen on coco128 with yolov5n.pt."""
+every model, seen on coco128 with yolov5n.pt. Also the summary's verdict wording ("worse by
+-34.7 points" was printed there)."""
 
 from pathlib import Path
 
@@ -49,3 +50,14 @@ def test_yolov5n_reads_about_4_5_gflops_at_640():
     det = load_model(YOLOV5N, backend="onnxruntime")
     assert det.backend == "onnxruntime", det.notes
     assert model_cost(det, 640)["gflops"] == pytest.approx(4.5, abs=0.1)
+
+
+def test_verdict_says_the_size_of_a_difference_without_a_sign_clash():
+    from gam_viewer.eval.runner import verdict
+
+    worse = verdict(-0.347, -0.409, -0.321, 128, "map50_95")
+    assert "worse by 34.7 points" in worse and "[-40.9, -32.1]" in worse and "excludes 0" in worse
+    better = verdict(0.021, 0.005, 0.04, 128, "map50")
+    assert better.startswith("mAP50: the model is better by 2.1 points") and "[+0.5, +4.0]" in better
+    noise = verdict(0.01, -0.02, 0.03, 128, "map50_95")
+    assert "+1.0 points" in noise and "contains 0" in noise

@@ -296,14 +296,15 @@ def evaluate(model, baseline, dataset: Dataset, settings: EvalSettings,
 def verdict(value: float, lo: float, hi: float, n_images: int, key: str) -> str:
     what = "mAP50-95" if key == "map50_95" else "mAP50"
     pts = f"{value * 100:+.1f} points"
+    size = f"{abs(value) * 100:.1f} points"   # "worse by 3.2 points", not "worse by -3.2"
     ci = f"[{lo * 100:+.1f}, {hi * 100:+.1f}]"
     if lo == hi == 0 and value == 0:
         return f"{what}: no difference at all (identical detections on all {n_images} images)"
     if lo > 0:
-        return f"{what}: the model is better by {pts}; the 95 % interval {ci} excludes 0, so these {n_images} " \
+        return f"{what}: the model is better by {size}; the 95 % interval {ci} excludes 0, so these {n_images} " \
                f"images support a real difference"
     if hi < 0:
-        return f"{what}: the model is worse by {pts}; the 95 % interval {ci} excludes 0, so these {n_images} " \
+        return f"{what}: the model is worse by {size}; the 95 % interval {ci} excludes 0, so these {n_images} " \
                f"images support a real difference"
     return f"{what}: {pts}, but the 95 % interval {ci} contains 0: on {n_images} images a difference this size " \
            f"is within resampling noise (the data do not show that either model is better)"
