@@ -61,3 +61,13 @@ def test_verdict_says_the_size_of_a_difference_without_a_sign_clash():
     assert better.startswith("mAP50: the model is better by 2.1 points") and "[+0.5, +4.0]" in better
     noise = verdict(0.01, -0.02, 0.03, 128, "map50_95")
     assert "+1.0 points" in noise and "contains 0" in noise
+    # a tiny negative difference is +0.0, not -0.0 (seen on coco128: GAM vs the same recipe without GAM)
+    tiny = verdict(-0.0004, -0.012, 0.012, 128, "map50_95")
+    assert "+0.0 points" in tiny and "-0.0" not in tiny
+
+
+def test_signed_never_prints_minus_zero():
+    from gam_viewer.eval.runner import signed
+
+    assert signed(-0.04) == "+0.0" and signed(-0.004, 2) == "+0.00" and signed(0.0) == "+0.0"
+    assert signed(-0.05001) == "-0.1" and signed(1.26, 2) == "+1.26" and signed(-31.94) == "-31.9"

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..fsutil import write_atomic
-from .runner import EvalResult
+from .runner import EvalResult, signed
 
 __all__ = ["OUTPUT_FILES", "check_outputs", "write_report", "summary_table", "per_image_csv", "per_class_csv"]
 
@@ -110,7 +110,7 @@ def summary_table(result: EvalResult) -> str:
                            ("ar100", "AR@100")):
             d = None if m[key] is None or b[key] is None else m[key] - b[key]
             lines.append(f"  {label:20s}{_pct(m[key]):>9s}{_pct(b[key]):>10s}"
-                         f"{('' if d is None else f'{d * 100:+.1f}'):>8s}")
+                         f"{('' if d is None else signed(d * 100)):>8s}")
         for key in ("map50_95", "map50"):
             lines.append("  " + result.difference[key]["verdict"])
         o = result.outcomes
@@ -215,8 +215,8 @@ def report_html(result: EvalResult) -> bytes:
             d = result.difference.get(key, {})
             ci = d.get("ci95")
             rows.append([label, _pct(m[key]), _pct(b[key]),
-                         "" if d.get("value") is None else f"{d['value'] * 100:+.2f}",
-                         "" if not ci or ci[0] is None else f"[{ci[0] * 100:+.2f}, {ci[1] * 100:+.2f}]"])
+                         "" if d.get("value") is None else signed(d['value'] * 100, 2),
+                         "" if not ci or ci[0] is None else f"[{signed(ci[0] * 100, 2)}, {signed(ci[1] * 100, 2)}]"])
         evaluator = result.models.get("model", {}).get("evaluator", "COCO API")
         parts.append(f"<h2>COCO metrics ({e(evaluator)})</h2>")
         parts.append(_table(["metric", "model", "baseline", "difference", "95 % CI (paired bootstrap)"], rows))
@@ -267,7 +267,7 @@ def report_html(result: EvalResult) -> bytes:
         parts.append("<h2>Per class</h2>")
         parts.append(_table(["class", "objects", "AP model", "AP baseline", "diff"],
                             [[e(r["name"]), str(r["objects"]), _pct(r["ap_model"]), _pct(r["ap_baseline"]),
-                              "" if r["ap_difference"] is None else f"{r['ap_difference'] * 100:+.1f}"]
+                              "" if r["ap_difference"] is None else signed(r['ap_difference'] * 100)]
                              for r in result.per_class if r["objects"]]))
     s = result.settings
     parts.append(f"<h2>Settings</h2><p>imgsz {e(str(s['imgsz_used']))}, conf {s['conf']:g}, NMS IoU {s['iou']:g}, "

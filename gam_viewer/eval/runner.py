@@ -24,7 +24,7 @@ from .inference import LETTERBOX_MODES, run_model, timings_summary
 from .matching import agreement, compare_image, Outcome
 from .metrics import STAT_NAMES, coco_metrics, gt_coco, paired_bootstrap
 
-__all__ = ["EvalSettings", "EvalResult", "EvalCancelled", "evaluate", "check_names", "ROLES"]
+__all__ = ["EvalSettings", "EvalResult", "EvalCancelled", "evaluate", "check_names", "ROLES", "signed", "verdict"]
 
 ROLES = ("model", "baseline")
 
@@ -293,11 +293,17 @@ def evaluate(model, baseline, dataset: Dataset, settings: EvalSettings,
         names=names)
 
 
+def signed(x: float, digits: int = 1) -> str:
+    """``x`` with its sign and ``digits`` decimals; a value that rounds to zero reads +0.0, never -0.0."""
+    text = f"{x:+.{digits}f}"
+    return "+" + text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
 def verdict(value: float, lo: float, hi: float, n_images: int, key: str) -> str:
     what = "mAP50-95" if key == "map50_95" else "mAP50"
-    pts = f"{value * 100:+.1f} points"
+    pts = f"{signed(value * 100)} points"
     size = f"{abs(value) * 100:.1f} points"   # "worse by 3.2 points", not "worse by -3.2"
-    ci = f"[{lo * 100:+.1f}, {hi * 100:+.1f}]"
+    ci = f"[{signed(lo * 100)}, {signed(hi * 100)}]"
     if lo == hi == 0 and value == 0:
         return f"{what}: no difference at all (identical detections on all {n_images} images)"
     if lo > 0:
