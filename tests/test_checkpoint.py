@@ -191,6 +191,82 @@ def test_allow_list_is_short_and_has_no_callables_of_concern():
         assert bad not in names
 
 
+def test_tensors_read_back_exactly_as_torch_saved_them(tmp_path):
+    """The restricted unpickler rebuilds tensors like torch.load: dtypes, views sharing one
+    storage, a non-contiguous view, a 0-d tensor, an empty one, nested containers."""
+    base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+    obj = {"f16": torch.randn(3, 5, generator=torch.Generator().manual_seed(0)).half(),
+           "i64": torch.tensor([1, -2, 3]), "bool": torch.tensor([True, False]),
+           "base": base, "view": base[1:3, ::2], "t": base.t(), "scalar": torch.tensor(7.5),
+           "empty": torch.zeros(0, 3), "nested": [{"x": base[0]}, (base[:, 1],)]}
+    path = tmp_path / "t.pt"
+    torch.save(obj, path)
+    got = load_checkpoint_dict(path)
+    want = torch.load(path, weights_only=True)
+
+    def same(a, b):
+        if isinstance(a, torch.Tensor):
+            assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+        elif isinstance(a, dict):
+            assert a.keys() == b.keys()
+            for k in a:
+                same(a[k], b[k])
+        else:
+            assert type(a) is type(b) and len(a) == len(b)
+            for u, v in zip(a, b):
+                same(u, v)
+
+    same(got, want)
+    assert got["view"].data_ptr() != got["base"].data_ptr() and not got["t"].is_contiguous()
+
+
+def _handmade_checkpoint(path, size, stride, offset=0, storage_bytes=16, drop_storage=False):
+    """A torch-style zip whose one tensor is a view (size, stride, offset) of a float32 storage
+    of ``storage_bytes`` bytes, written without torch.save so the numbers can lie."""
+    import io
+    import pickle
+    from collections import OrderedDict
+
+    class Marker:
+        pass
+
+    marker = Marker()
+
+    class FakeTensor:
+        def __reduce__(self):
+            return (torch._utils._rebuild_tensor_v2, (marker, offset, size, stride, False, OrderedDict()))
+
+    class P(pickle.Pickler):
+        def persistent_id(self, o):
+            return ("storage", torch.FloatStorage, "0", "cpu", storage_bytes // 4) if o is marker else None
+
+    buf = io.BytesIO()
+    P(buf, protocol=2).dump({"model": FakeTensor()})
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("archive/data.pkl", buf.getvalue())
+        zf.writestr("archive/byteorder", "little")
+        if not drop_storage:
+            zf.writestr("archive/data/0", bytes(storage_bytes))
+
+
+@pytest.mark.parametrize("size,stride,offset,drop,needle", [
+    ((100,), (1,), 0, False, "damaged checkpoint pickle"),     # a view past the storage's end
+    ((2, 2), (1000, 1), 0, False, "damaged checkpoint pickle"),
+    ((2,), (1,), 3, False, "damaged checkpoint pickle"),
+    ((4,), (1,), 0, True, "is missing"),                        # the storage record is absent
+])
+def test_tensor_views_outside_their_storage_are_refused(tmp_path, size, stride, offset, drop, needle):
+    """No out-of-bounds read: a view larger than its storage, or of a missing storage, is a
+    one-line format error; a view that fits reads back."""
+    bad = tmp_path / "bad.pt"
+    _handmade_checkpoint(bad, size, stride, offset, drop_storage=drop)
+    with pytest.raises(ModelLoadError, match=needle):
+        read_model(bad)
+    ok = tmp_path / "ok.pt"
+    _handmade_checkpoint(ok, (2, 2), (2, 1))
+    assert torch.equal(load_checkpoint_dict(ok)["model"], torch.zeros(2, 2))
+
+
 # --------------------------------------------------------------------------- one-line errors
 @pytest.mark.parametrize("content,needle", [
     (b"", "the file is empty"),

@@ -108,12 +108,14 @@ class YoloModel(nn.Module):
                  layer_overrides: Optional[Dict[int, Dict[str, Any]]] = None,
                  weights_follow: bool = False):
         super().__init__()
+        self._ch = int(ch)
         if weights_follow:
             # every tensor is about to be replaced by a checkpoint's (strict_load): build the
-            # layers on the meta device, so that nothing is initialised and the stride probe
-            # computes shapes only; strict_load then assigns the checkpoint's tensors
+            # layers on the meta device, so that nothing is initialised; the stride probe runs
+            # once the checkpoint's tensors are in (materialize), on the real weights
             with torch.device("meta"):
-                self._build(cfg, ch, scale, gam_overrides, gam_defaults, activations, family, layer_overrides)
+                self._build(cfg, ch, scale, gam_overrides, gam_defaults, activations, family, layer_overrides,
+                            probe=False)
         else:
             self._build(cfg, ch, scale, gam_overrides, gam_defaults, activations, family, layer_overrides)
 
@@ -124,18 +126,18 @@ class YoloModel(nn.Module):
 
     def materialize(self, sd: Dict[str, Tensor]) -> None:
         """Give a meta-built model the tensors of ``sd`` (every persistent tensor, checked by
-        the caller) and real stride buffers; the tensors are taken, not copied."""
+        the caller) and real stride buffers, then probe the strides; the tensors are taken,
+        not copied."""
         self.load_state_dict(sd, strict=True, assign=True)
         for name, buf in list(self.named_buffers()):
             if buf.is_meta:   # the non-persistent stride buffers: not in any state dict
                 owner_name, _, attr_name = name.rpartition(".")
                 owner = self.get_submodule(owner_name) if owner_name else self
                 owner.register_buffer(attr_name, torch.zeros(buf.shape, dtype=buf.dtype), persistent=False)
-        strides = torch.tensor(self._strides, dtype=torch.float32)
-        self.stride.copy_(strides)
-        self.head.stride.copy_(strides)
+        self._probe(self._ch)
 
-    def _build(self, cfg, ch, scale, gam_overrides, gam_defaults, activations, family, layer_overrides) -> None:
+    def _build(self, cfg, ch, scale, gam_overrides, gam_defaults, activations, family, layer_overrides,
+               probe: bool = True) -> None:
         cfg = copy.deepcopy(dict(cfg))
         for key in ("backbone", "head"):
             if not isinstance(cfg.get(key), list):
@@ -268,6 +270,8 @@ class YoloModel(nn.Module):
                 m.eps, m.momentum = 1e-3, 0.03
         if activations:
             self.set_activations(activations)
+        if not probe:   # built for a checkpoint: its anchors (in strides) replace the YAML's
+            return
         self._probe(ch)
         if isinstance(self.head, AnchorDetect):  # YAML anchors are pixels; the buffer is in strides
             with torch.no_grad():
@@ -275,23 +279,13 @@ class YoloModel(nn.Module):
 
     # ------------------------------------------------------------------ construction helpers
     def _probe(self, ch: int, size: int = 128) -> None:
-        """One small forward to learn every layer's output stride and the head strides (on a
-        meta-built model a shape-only pass: nothing is computed)."""
+        """One small forward to learn every layer's output stride and the head strides."""
         training = self.training
         self.eval()
         with torch.no_grad():
             x = torch.zeros(1, ch, size, size, device=self.stride.device)
             try:
                 outs = self._run(x, record=True)
-            except NotImplementedError:  # an operator without a meta kernel: probe for real
-                if not x.is_meta:
-                    raise
-                self.to_empty(device="cpu")
-                for t in list(self.parameters()) + list(self.buffers()):
-                    t.detach().zero_()
-                self.__dict__.pop("_probe_heights", None)
-                self.train(training)
-                return self._probe(ch, size)
             except (RuntimeError, ValueError, TypeError, IndexError) as exc:
                 i = len(self.__dict__.get("_probe_heights", []))
                 name = self.layers[i].type if i < len(self.layers) else "?"
@@ -305,7 +299,6 @@ class YoloModel(nn.Module):
                 info.stride = int(round(size / h))
         head_srcs = [self.model[-1].f] if isinstance(self.model[-1].f, int) else self.model[-1].f
         strides = [self.layers[s].stride for s in head_srcs][: self.head.nl]  # IAuxDetect: lead heads
-        self._strides = [float(v) for v in strides]
         self.stride.copy_(torch.tensor(strides, dtype=torch.float32, device=self.stride.device))
         self.head.stride.copy_(self.stride)
         self.layers[-1].stride = None
