@@ -117,6 +117,39 @@ def test_the_numbers_equal_pycocotools_cocoeval(seed):
     assert res.table_check is not None and res.table_check < 1e-12
 
 
+def test_bootstrap_matching_equals_pycocotools_matching():
+    """The bootstrap's per-image matching (pycocotools, pairs without ground truth answered
+    directly) is pycocotools' own: same detections, order, true positives and ignored ones at
+    every IoU threshold, for every class; images with only false positives included."""
+    import contextlib
+    import io
+
+    from pycocotools.cocoeval import COCOeval
+
+    from gam_viewer.eval.metrics import MatchTable
+
+    images, anns, dets = _random_case(8, n_images=50, tie_scores=True)
+    for a in anns[::7]:
+        a["iscrowd"] = 1
+    rng = np.random.default_rng(1)
+    for i in range(1, 51):   # plenty of image-class pairs with detections and no ground truth
+        dets += [{"image_id": i, "category_id": int(rng.integers(1, 4)), "score": float(rng.random() * 0.01),
+                  "bbox": [*rng.uniform(0, 400, 2), *rng.uniform(1, 300, 2)]} for _ in range(20)]
+    gt = gt_coco(images, anns, ["a", "b", "c"])
+    mine = coco_metrics(gt, dets).table
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev = COCOeval(gt, gt.loadRes([dict(d) for d in dets]), "bbox")
+        ev.params.maxDets = [100]
+        ev.params.areaRng, ev.params.areaRngLbl = ev.params.areaRng[:1], ev.params.areaRngLbl[:1]
+        ev.evaluate()
+    ref = MatchTable.from_cocoeval(ev)
+    for k in range(3):
+        assert np.array_equal(mine.img[k], ref.img[k]) and np.array_equal(mine.npig[k], ref.npig[k])
+        for t in range(10):
+            assert np.array_equal(mine.tp_pos[k][t], ref.tp_pos[k][t])
+            assert np.array_equal(mine.ig_pos[k][t], ref.ig_pos[k][t])
+
+
 def test_reaccumulation_with_unit_weights_reproduces_cocoeval():
     images, anns, dets = _random_case(3)
     res = coco_metrics(gt_coco(images, anns, ["a", "b", "c"]), dets)

@@ -111,11 +111,43 @@ def _evaluator(gt, dt, max_dets: int):
     return ev, name
 
 
-def _match_table(gt, dt, max_dets: int) -> "MatchTable":
-    """pycocotools' per-image matching, area 'all' and ``max_dets`` only, as a MatchTable."""
+def _matching_cocoeval():
+    """pycocotools' COCOeval, with the image-class pairs that hold no ground truth answered
+    without its per-pair Python work: there every detection is unmatched (a false positive,
+    ignored only outside the area range), which is what its ``evaluateImg`` returns for them;
+    pairs with ground truth go through pycocotools itself. At conf 0.001 most pairs are of
+    the first kind."""
     from pycocotools.cocoeval import COCOeval
 
-    ev = COCOeval(gt, dt, "bbox")
+    class MatchingCOCOeval(COCOeval):
+        def computeIoU(self, imgId, catId):   # noqa: N802, N803 - pycocotools' names
+            if not self._gts.get((imgId, catId)):
+                return []
+            return super().computeIoU(imgId, catId)
+
+        def evaluateImg(self, imgId, catId, aRng, maxDet):   # noqa: N802, N803
+            if self._gts.get((imgId, catId)):
+                return super().evaluateImg(imgId, catId, aRng, maxDet)
+            dt = self._dts.get((imgId, catId))
+            if not dt:
+                return None
+            scores = np.array([d["score"] for d in dt], np.float64)
+            order = np.argsort(-scores, kind="mergesort")[:maxDet]     # as pycocotools sorts
+            area = np.array([dt[i]["area"] for i in order], np.float64)
+            outside = (area < aRng[0]) | (area > aRng[1])
+            t = len(self.params.iouThrs)
+            return {"image_id": imgId, "category_id": catId, "aRng": aRng, "maxDet": maxDet,
+                    "dtIds": [dt[i]["id"] for i in order], "gtIds": [],
+                    "dtMatches": np.zeros((t, len(order))), "gtMatches": np.zeros((t, 0)),
+                    "dtScores": scores[order].tolist(), "gtIgnore": np.zeros(0),
+                    "dtIgnore": np.repeat(outside[None], t, 0)}
+
+    return MatchingCOCOeval
+
+
+def _match_table(gt, dt, max_dets: int) -> "MatchTable":
+    """pycocotools' per-image matching, area 'all' and ``max_dets`` only, as a MatchTable."""
+    ev = _matching_cocoeval()(gt, dt, "bbox")
     ev.params.maxDets = [max_dets]
     ev.params.areaRng, ev.params.areaRngLbl = [ev.params.areaRng[0]], [ev.params.areaRngLbl[0]]
     with _quiet():
@@ -215,6 +247,10 @@ class MatchTable:
         """AP per (resample, IoU threshold, class) for image weights (B, I): (B, T, K), NaN where
         the resample holds no ground truth of the class (COCOeval's -1)."""
         w = np.atleast_2d(np.asarray(weights, np.float64))
+        if np.array_equal(w, np.round(w)) and 0 <= w.min() and w.sum(1).max() < 2 ** 20:
+            # resample counts: integer running sums are exact and half the bytes of float64
+            # ones (the divisions below are float64 either way, so the result is the same)
+            w = w.astype(np.int32)
         b, t_n, kk = w.shape[0], len(self.iou_thrs), len(self.img)
         r = len(self.rec_thrs)
         out = np.full((b, t_n, kk), np.nan)
@@ -224,7 +260,7 @@ class MatchTable:
             # true positives): at conf 0.001 most detections of a class come after it
             last = max((int(p[-1]) for p in self.tp_pos[k] if len(p)), default=-1)
             img = img[:last + 1]
-            n_gt = w @ npig.astype(np.float64)                       # (B,)
+            n_gt = (w @ npig.astype(w.dtype)).astype(np.float64)   # (B,)
             valid = n_gt > 0
             if not valid.any():
                 continue
@@ -232,7 +268,7 @@ class MatchTable:
                 ws = w[s0:s0 + chunk]
                 ok = valid[s0:s0 + chunk]
                 rows = ws.shape[0]
-                seen = np.cumsum(ws[:, img], axis=1) if len(img) else None   # weighted detections so far
+                seen = np.cumsum(ws[:, img], axis=1, dtype=ws.dtype) if len(img) else None   # weighted detections so far
                 gt_w = np.where(ok, n_gt[s0:s0 + chunk], 1.0)[:, None]
                 for t in range(t_n):
                     pos = self.tp_pos[k][t]
@@ -240,12 +276,12 @@ class MatchTable:
                     if n == 0:
                         out[s0:s0 + chunk, t, k] = np.where(ok, 0.0, np.nan)
                         continue
-                    tpc = np.cumsum(ws[:, img[pos]], axis=1)               # (rows, n)
+                    tpc = np.cumsum(ws[:, img[pos]], axis=1, dtype=ws.dtype)             # (rows, n)
                     fpc = seen[:, pos] - tpc
                     ig = self.ig_pos[k][t]
                     ig = ig[:np.searchsorted(ig, last, side="right")]   # those after it never count
                     if len(ig):
-                        igc = np.concatenate((np.zeros((rows, 1)), np.cumsum(ws[:, img[ig]], axis=1)), 1)
+                        igc = np.concatenate((np.zeros((rows, 1), ws.dtype), np.cumsum(ws[:, img[ig]], axis=1, dtype=ws.dtype)), 1)
                         fpc -= igc[:, np.searchsorted(ig, pos, side="right")]
                     rc = tpc / gt_w
                     pr = tpc / (fpc + tpc + np.spacing(1))
