@@ -286,15 +286,13 @@ class MatchTable:
                     rc = tpc / gt_w
                     pr = tpc / (fpc + tpc + np.spacing(1))
                     env = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-                    env = np.concatenate((env, np.zeros((rows, 1))), axis=1)
-                    # COCOeval: inds = searchsorted(rc, recThrs, 'left'). With bins_d = #(thr <= rc_d),
-                    # inds_j = #(d: bins_d <= j): counted for every row at once
+                    # COCOeval reads the envelope at inds_j = searchsorted(rc, recThrs_j, 'left'):
+                    # threshold j lands on the first position whose recall reaches it, i.e. on
+                    # position d for bins_d - bins_(d-1) thresholds (bins_d = #(thr <= rc_d));
+                    # the thresholds no position reaches read 0. So AP = sum_d env_d x that / R
                     bins = np.searchsorted(self.rec_thrs, rc, side="right")
-                    flat = (np.arange(rows)[:, None] * (r + 1) + bins).ravel()
-                    counts = np.bincount(flat, minlength=rows * (r + 1)).reshape(rows, r + 1)
-                    inds = np.cumsum(counts, axis=1)[:, :r]
-                    q = np.take_along_axis(env, inds, axis=1)
-                    out[s0:s0 + chunk, t, k] = np.where(ok, q.mean(1), np.nan)
+                    q = (env * np.diff(bins, axis=1, prepend=0)).sum(1) / r
+                    out[s0:s0 + chunk, t, k] = np.where(ok, q, np.nan)
         return out
 
     def summary(self, weights: np.ndarray) -> Dict[str, np.ndarray]:
