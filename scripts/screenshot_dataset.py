@@ -56,7 +56,7 @@ def main() -> int:
     from gam_viewer.ui.settings import Settings
 
     app = QApplication.instance() or QApplication(sys.argv)
-    win = MainWindow(Settings(settings_file), demo_models=(args.model, args.baseline))
+    win = MainWindow(Settings(settings_file))   # the bundled demo stays the demo: no demo notice for other models
     w, h = (int(v) for v in args.size.split("x"))
     win.resize(w, h)
     win.show()
