@@ -202,3 +202,20 @@ def test_bootstrap_sees_a_real_difference_and_is_seeded():
     lo, hi = b1["map50_95"]["ci95"]
     diff = good.stats["map50_95"] - bad.stats["map50_95"]
     assert 0 < lo <= diff <= hi
+
+
+def test_coco_metrics_leave_the_garbage_collector_as_they_found_it():
+    """The metrics pause Python's cyclic collector while they build their dicts and restore
+    its state after: on if it was on, off (the window collects in its GUI thread) if off."""
+    import gc
+
+    images, anns, dets = _random_case(2, n_images=10)
+    gt = gt_coco(images, anns, ["a", "b", "c"])
+    was = gc.isenabled()
+    try:
+        for state in (True, False):
+            (gc.enable if state else gc.disable)()
+            coco_metrics(gt, dets)
+            assert gc.isenabled() is state
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -155,9 +155,31 @@ def _match_table(gt, dt, max_dets: int) -> "MatchTable":
     return MatchTable.from_cocoeval(ev)
 
 
+@contextlib.contextmanager
+def _gc_paused():
+    """Python's cyclic garbage collector off for the duration (restored as it was): the COCO
+    API makes a dict per detection — tens of thousands at conf 0.001 — and every few hundred
+    new containers the collector would walk them all again; these dicts hold no cycles, so
+    reference counting frees them anyway (measured: 15-30 % of the COCO metrics' time)."""
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def coco_metrics(gt, detections: Sequence[dict], max_dets: int = 100) -> CocoResult:
     """Run COCOeval (bbox) on ``gt`` (from :func:`gt_coco`) and a list of detection records
     ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}``."""
+    with _gc_paused():
+        return _coco_metrics(gt, detections, max_dets)
+
+
+def _coco_metrics(gt, detections: Sequence[dict], max_dets: int) -> CocoResult:
     dt = _det_coco(gt, detections)
     ev, name = _evaluator(gt, dt, max_dets)
     stats = {k: (None if v < 0 else float(v)) for k, v in zip(STAT_NAMES, ev.stats)}
