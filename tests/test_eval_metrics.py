@@ -135,7 +135,10 @@ def test_bootstrap_matching_equals_pycocotools_matching():
     for i in range(1, 51):   # plenty of image-class pairs with detections and no ground truth
         dets += [{"image_id": i, "category_id": int(rng.integers(1, 4)), "score": float(rng.random() * 0.01),
                   "bbox": [*rng.uniform(0, 400, 2), *rng.uniform(1, 300, 2)]} for _ in range(20)]
-    gt = gt_coco(images, anns, ["a", "b", "c"])
+    for i in (2, 5):   # a class with no ground truth at all, > 100 tied boxes in one image
+        dets += [{"image_id": i, "category_id": 4, "score": float(np.round(rng.random(), 2)),
+                  "bbox": [*rng.uniform(0, 400, 2), *rng.uniform(1, 300, 2)]} for _ in range(150)]
+    gt = gt_coco(images, anns, ["a", "b", "c", "d"])
     mine = coco_metrics(gt, dets).table
     with contextlib.redirect_stdout(io.StringIO()):
         ev = COCOeval(gt, gt.loadRes([dict(d) for d in dets]), "bbox")
@@ -143,7 +146,8 @@ def test_bootstrap_matching_equals_pycocotools_matching():
         ev.params.areaRng, ev.params.areaRngLbl = ev.params.areaRng[:1], ev.params.areaRngLbl[:1]
         ev.evaluate()
     ref = MatchTable.from_cocoeval(ev)
-    for k in range(3):
+    assert len(ref.img[3]) == 200   # the best 100 of each image
+    for k in range(4):
         assert np.array_equal(mine.img[k], ref.img[k]) and np.array_equal(mine.npig[k], ref.npig[k])
         for t in range(10):
             assert np.array_equal(mine.tp_pos[k][t], ref.tp_pos[k][t])

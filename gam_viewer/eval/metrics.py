@@ -58,16 +58,22 @@ def gt_coco(images: Sequence[dict], annotations: Sequence[dict], names: Sequence
     return coco
 
 
-def _det_coco(gt, detections: Sequence[dict]):
-    """Detections as a COCO result object (as ``COCO.loadRes`` builds it, but also when empty)."""
-    from pycocotools.coco import COCO
-
+def _det_anns(detections: Sequence[dict]) -> List[dict]:
+    """Detection records as COCO result annotations (as ``COCO.loadRes`` makes them)."""
     anns = []
     for i, d in enumerate(detections):
         x, y, w, h = (float(v) for v in d["bbox"])
         anns.append({"image_id": int(d["image_id"]), "category_id": int(d["category_id"]),
                      "bbox": [x, y, w, h], "score": float(d["score"]), "area": w * h, "id": i + 1,
                      "iscrowd": 0})
+    return anns
+
+
+def _coco_of(gt, anns: List[dict]):
+    """A pycocotools COCO object holding ``anns`` over ``gt``'s images and categories (also
+    when empty, which ``loadRes`` refuses)."""
+    from pycocotools.coco import COCO
+
     res = COCO()
     res.dataset = {"images": list(gt.dataset["images"]), "annotations": anns,
                    "categories": list(gt.dataset["categories"])}
@@ -87,7 +93,7 @@ class CocoResult:
     table_check: Optional[float] = None     # |table's mAP50-95 - evaluator's|, should be ~0
 
 
-def _evaluator(gt, dt, max_dets: int):
+def _evaluator(gt, anns: List[dict], max_dets: int):
     """(evaluated and accumulated COCOeval, its name): faster-coco-eval when installed."""
     try:
         from faster_coco_eval import COCO as FastCOCO
@@ -95,10 +101,12 @@ def _evaluator(gt, dt, max_dets: int):
     except ImportError:
         from pycocotools.cocoeval import COCOeval
 
-        ev, name = COCOeval(gt, dt, "bbox"), "pycocotools"
+        ev, name = COCOeval(gt, _coco_of(gt, anns), "bbox"), "pycocotools"
     else:
         g, d = FastCOCO(), FastCOCO()
-        g.dataset, d.dataset = gt.dataset, dt.dataset
+        g.dataset = gt.dataset
+        d.dataset = {"images": list(gt.dataset["images"]), "annotations": anns,
+                     "categories": list(gt.dataset["categories"])}
         with _quiet():
             g.createIndex()
             d.createIndex()
@@ -111,48 +119,111 @@ def _evaluator(gt, dt, max_dets: int):
     return ev, name
 
 
-def _matching_cocoeval():
-    """pycocotools' COCOeval, with the image-class pairs that hold no ground truth answered
-    without its per-pair Python work: there every detection is unmatched (a false positive,
-    ignored only outside the area range), which is what its ``evaluateImg`` returns for them;
-    pairs with ground truth go through pycocotools itself. At conf 0.001 most pairs are of
-    the first kind."""
+def _match_table(gt, anns: List[dict], max_dets: int) -> "MatchTable":
+    """pycocotools' per-image matching, area 'all' and ``max_dets`` only, as a MatchTable.
+
+    Only the detections in image-class pairs that hold ground truth (crowd regions included)
+    go through pycocotools; in every other pair each detection is unmatched — a false
+    positive, ignored only outside the area range — which is what pycocotools' evaluateImg
+    returns for them, so they are added directly (:func:`_unmatched`). At conf 0.001 most
+    detections are of that kind."""
     from pycocotools.cocoeval import COCOeval
 
-    class MatchingCOCOeval(COCOeval):
-        def computeIoU(self, imgId, catId):   # noqa: N802, N803 - pycocotools' names
-            if not self._gts.get((imgId, catId)):
-                return []
-            return super().computeIoU(imgId, catId)
-
-        def evaluateImg(self, imgId, catId, aRng, maxDet):   # noqa: N802, N803
-            if self._gts.get((imgId, catId)):
-                return super().evaluateImg(imgId, catId, aRng, maxDet)
-            dt = self._dts.get((imgId, catId))
-            if not dt:
-                return None
-            scores = np.array([d["score"] for d in dt], np.float64)
-            order = np.argsort(-scores, kind="mergesort")[:maxDet]     # as pycocotools sorts
-            area = np.array([dt[i]["area"] for i in order], np.float64)
-            outside = (area < aRng[0]) | (area > aRng[1])
-            t = len(self.params.iouThrs)
-            return {"image_id": imgId, "category_id": catId, "aRng": aRng, "maxDet": maxDet,
-                    "dtIds": [dt[i]["id"] for i in order], "gtIds": [],
-                    "dtMatches": np.zeros((t, len(order))), "gtMatches": np.zeros((t, 0)),
-                    "dtScores": scores[order].tolist(), "gtIgnore": np.zeros(0),
-                    "dtIgnore": np.repeat(outside[None], t, 0)}
-
-    return MatchingCOCOeval
-
-
-def _match_table(gt, dt, max_dets: int) -> "MatchTable":
-    """pycocotools' per-image matching, area 'all' and ``max_dets`` only, as a MatchTable."""
-    ev = _matching_cocoeval()(gt, dt, "bbox")
+    pairs = {(int(a["image_id"]), int(a["category_id"])) for a in gt.dataset["annotations"]}
+    inside = [a for a in anns if (a["image_id"], a["category_id"]) in pairs]
+    outside = [a for a in anns if (a["image_id"], a["category_id"]) not in pairs]
+    ev = _matching_cocoeval(COCOeval)(gt, _coco_of(gt, inside), "bbox")
     ev.params.maxDets = [max_dets]
     ev.params.areaRng, ev.params.areaRngLbl = [ev.params.areaRng[0]], [ev.params.areaRngLbl[0]]
     with _quiet():
         ev.evaluate()
-    return MatchTable.from_cocoeval(ev)
+    return MatchTable.from_cocoeval(ev, _unmatched(outside, ev.params, max_dets))
+
+
+def _matching_cocoeval(base):
+    """``base`` (pycocotools' COCOeval) with its per-image matching done one detection at a
+    time for all IoU thresholds and ground-truth boxes at once, instead of a Python loop over
+    thresholds x detections x boxes. The rules are pycocotools': detections in score order
+    (stable), ground truth with ignored boxes last; a detection takes the available
+    non-ignored box of highest IoU >= the threshold (the last of equal ones), else the
+    available ignored one of highest IoU; crowd boxes stay available; an unmatched detection
+    outside the area range is ignored. Same IoUs (pycocotools' ``computeIoU``) and the same
+    result dict; a test compares the tables with pycocotools' own on random cases with
+    crowd regions and tied scores."""
+
+    class MatchingCOCOeval(base):
+        def evaluateImg(self, imgId, catId, aRng, maxDet):   # noqa: N802, N803 - pycocotools' names
+            p = self.params
+            gt, dt = self._gts[imgId, catId], self._dts[imgId, catId]
+            if not gt and not dt:
+                return None
+            ign = np.array([1 if (g["ignore"] or g["area"] < aRng[0] or g["area"] > aRng[1]) else 0 for g in gt],
+                           np.int64)
+            gtind = np.argsort(ign, kind="mergesort")
+            gt_ig = ign[gtind].astype(bool)
+            crowd = np.array([bool(gt[i]["iscrowd"]) for i in gtind], bool)
+            gt_ids = np.array([gt[i]["id"] for i in gtind], np.float64)
+            dtind = np.argsort([-d["score"] for d in dt], kind="mergesort")[0:maxDet]
+            dts = [dt[i] for i in dtind]
+            n_t, n_g, n_d = len(p.iouThrs), len(gtind), len(dts)
+            dtm, gtm, dt_ig = np.zeros((n_t, n_d)), np.zeros((n_t, n_g)), np.zeros((n_t, n_d), bool)
+            ious = self.ious[imgId, catId]
+            if len(ious) and n_g:
+                ious = np.asarray(ious)[:, gtind]
+                thr = np.minimum(np.asarray(p.iouThrs, np.float64), 1 - 1e-10)[:, None]
+                taken = np.zeros((n_t, n_g), bool)
+                t_all = np.arange(n_t)
+                # a detection whose best IoU is under the lowest threshold matches nothing at
+                # any threshold: only the others are walked (at conf 0.001, a small share)
+                for d in np.flatnonzero(ious.max(1) >= thr.min()):
+                    ok = (~taken | crowd[None]) & (ious[d][None] >= thr)          # (T, G)
+                    regular = ok & ~gt_ig[None]
+                    has_reg = regular.any(1)
+                    pick = np.where(has_reg[:, None], regular, ok & gt_ig[None])
+                    vals = np.where(pick, ious[d][None], -1.0)
+                    m = n_g - 1 - np.argmax(vals[:, ::-1], axis=1)                 # last of the best
+                    hit = pick[t_all, m]
+                    rows, cols = t_all[hit], m[hit]
+                    dt_ig[rows, d] = gt_ig[cols]
+                    dtm[rows, d] = gt_ids[cols]
+                    gtm[rows, cols] = dts[d]["id"]
+                    taken[rows, cols] = True
+            outside = np.array([d["area"] < aRng[0] or d["area"] > aRng[1] for d in dts], bool).reshape(1, n_d)
+            dt_ig = np.logical_or(dt_ig, np.logical_and(dtm == 0, np.repeat(outside, n_t, 0)))
+            return {"image_id": imgId, "category_id": catId, "aRng": aRng, "maxDet": maxDet,
+                    "dtIds": [d["id"] for d in dts], "gtIds": [gt[i]["id"] for i in gtind],
+                    "dtMatches": dtm, "gtMatches": gtm, "dtScores": [d["score"] for d in dts],
+                    "gtIgnore": gt_ig.astype(np.int64), "dtIgnore": dt_ig}
+
+    return MatchingCOCOeval
+
+
+def _unmatched(anns: List[dict], p, max_dets: int) -> Dict[int, tuple]:
+    """Per class position k: (image positions, ranks in their image, scores, ignored) of
+    detections in pairs without ground truth, each image's best ``max_dets`` of the class in
+    pycocotools' order (score descending, ties in annotation order)."""
+    img_pos = {int(v): n for n, v in enumerate(p.imgIds)}
+    cat_pos = {int(v): n for n, v in enumerate(p.catIds)}
+    anns = [a for a in anns if a["image_id"] in img_pos and a["category_id"] in cat_pos]
+    if not anns:
+        return {}
+    im = np.array([img_pos[a["image_id"]] for a in anns], np.int64)
+    ct = np.array([cat_pos[a["category_id"]] for a in anns], np.int64)
+    sc = np.array([a["score"] for a in anns], np.float64)
+    area = np.array([a["area"] for a in anns], np.float64)
+    o = np.lexsort((np.arange(len(anns)), -sc, im, ct))       # class, image, score desc, order
+    im, ct, sc, area = im[o], ct[o], sc[o], area[o]
+    n = len(o)
+    start = np.r_[True, (ct[1:] != ct[:-1]) | (im[1:] != im[:-1])]
+    rank = np.arange(n) - np.maximum.accumulate(np.where(start, np.arange(n), 0))
+    lo, hi = p.areaRng[0]
+    ignored = (area < lo) | (area > hi)
+    keep = rank < max_dets
+    out = {}
+    for k in np.unique(ct):
+        m = keep & (ct == k)
+        out[int(k)] = (im[m], rank[m], sc[m], ignored[m])
+    return out
 
 
 @contextlib.contextmanager
@@ -180,8 +251,8 @@ def coco_metrics(gt, detections: Sequence[dict], max_dets: int = 100) -> CocoRes
 
 
 def _coco_metrics(gt, detections: Sequence[dict], max_dets: int) -> CocoResult:
-    dt = _det_coco(gt, detections)
-    ev, name = _evaluator(gt, dt, max_dets)
+    anns = _det_anns(detections)
+    ev, name = _evaluator(gt, anns, max_dets)
     stats = {k: (None if v < 0 else float(v)) for k, v in zip(STAT_NAMES, ev.stats)}
     prec = ev.eval["precision"]            # T x R x K x A x M
     k_ids = list(ev.params.catIds)
@@ -192,7 +263,7 @@ def _coco_metrics(gt, detections: Sequence[dict], max_dets: int) -> CocoResult:
         p50 = prec[0, :, k, 0, -1]
         per50.append(float(p50[p50 > -1].mean()) if (p50 > -1).any() else None)
         ngt.append(len([a for a in gt.getAnnIds(catIds=[k_ids[k]], iscrowd=False)]))
-    table = _match_table(gt, dt, max_dets)
+    table = _match_table(gt, anns, max_dets)
     check = None
     if stats["map50_95"] is not None:
         with _nan_quiet():
@@ -225,7 +296,10 @@ class MatchTable:
         self.npig: List[np.ndarray] = []
 
     @classmethod
-    def from_cocoeval(cls, ev) -> "MatchTable":
+    def from_cocoeval(cls, ev, extra: Optional[Dict[int, tuple]] = None) -> "MatchTable":
+        """From an evaluated COCOeval (area 'all' first); ``extra[k]``: detections of class
+        position k that COCOeval did not see, all unmatched (see :func:`_unmatched`)."""
+        extra = extra or {}
         p = ev.params
         n_i, n_a = len(p.imgIds), len(p.areaRng)
         max_det = p.maxDets[-1]
@@ -233,7 +307,7 @@ class MatchTable:
         n_t = len(p.iouThrs)
         tab = cls(n_i, p.iouThrs, p.recThrs)
         for k in range(len(p.catIds)):
-            idx, tps, igs, scores = [], [], [], []
+            idx, ranks, tps, igs, scores = [], [], [], [], []
             npig = np.zeros(n_i, np.int64)
             base = k * n_a * n_i + a0 * n_i
             for i in range(n_i):
@@ -247,11 +321,22 @@ class MatchTable:
                 m = np.asarray(e["dtMatches"])[:, :max_det] > 0
                 ig = np.asarray(e["dtIgnore"])[:, :max_det].astype(bool)
                 idx.append(np.full(len(s), i, np.int64))
+                ranks.append(np.arange(len(s)))
                 tps.append(m & ~ig)
                 igs.append(ig)
                 scores.append(s)
+            if k in extra:
+                e_img, e_rank, e_score, e_ig = extra[k]
+                idx.append(e_img)
+                ranks.append(e_rank)
+                scores.append(e_score)
+                tps.append(np.zeros((n_t, len(e_img)), bool))
+                igs.append(np.repeat(np.asarray(e_ig, bool)[None], n_t, 0))
             if idx:
-                order = np.argsort(-np.concatenate(scores), kind="mergesort")
+                # COCOeval's order: images in order, each image's detections by score, then a
+                # stable sort of the whole by score
+                pre = np.lexsort((np.concatenate(ranks), np.concatenate(idx)))
+                order = pre[np.argsort(-np.concatenate(scores)[pre], kind="mergesort")]
                 img = np.concatenate(idx)[order]
                 tp = np.concatenate(tps, 1)[:, order]
                 ig = np.concatenate(igs, 1)[:, order]
