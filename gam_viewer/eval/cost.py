@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from ..nn import gates_kept
+
 __all__ = ["model_cost"]
 
 
@@ -25,17 +27,9 @@ def model_cost(det, imgsz: int) -> dict:
         model = det.model
         p = next(model.parameters())
         x = torch.zeros((1, 3, imgsz, imgsz), dtype=p.dtype, device=p.device)
-        gams = model.gam_modules()
-        kept = [m.keep_gates for m in gams]
-        for m in gams:
-            m.keep_gates = False
         counter = FlopCounterMode(display=False)
-        try:
-            with torch.inference_mode(), counter:
-                model(x)
-        finally:
-            for m, k in zip(gams, kept):
-                m.keep_gates = k
+        with gates_kept(model.gam_modules(), False), torch.inference_mode(), counter:
+            model(x)
         gflops = counter.get_total_flops() / 1e9
         if gflops <= 0:
             raise RuntimeError("the FLOP counter saw no operators")

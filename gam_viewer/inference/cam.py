@@ -54,6 +54,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..nn import gates_kept
 from .attention import warp_to_image
 from .decode import decode_head, has_objectness
 from .layer_choice import cam_layer_reasons, head_sources
@@ -259,13 +260,10 @@ def _prepare(detector, image, imgsz: int, auto: bool):
 def _run_cam(detector, cam_cls, layers: List[int], x: torch.Tensor, targets, grad: bool):
     """Run a grad-cam class on ``x`` with the GAM blocks' gate storage switched off."""
     model = detector.model
-    gams = model.gam_modules()
-    keep = [g.keep_gates for g in gams]
     lock = getattr(detector, "_lock", None) or nullcontext()
-    with lock, torch.inference_mode(False), torch.enable_grad() if grad else torch.no_grad():
+    with lock, gates_kept(model.gam_modules(), False), torch.inference_mode(False), \
+            torch.enable_grad() if grad else torch.no_grad():
         x = x.clone()  # a normal tensor even when the caller made it under inference_mode
-        for g in gams:
-            g.keep_gates = False
         # gradients are wanted w.r.t. activations only: freeze every weight for the pass (the
         # input carries requires_grad), so no .grad is left on the model and none is computed
         trainable = [p for p in model.parameters() if p.requires_grad]
@@ -278,8 +276,6 @@ def _run_cam(detector, cam_cls, layers: List[int], x: torch.Tensor, targets, gra
         finally:
             cam.activations_and_grads.release()
             cam.outputs = None
-            for g, k in zip(gams, keep):
-                g.keep_gates = k
             for p in trainable:
                 p.requires_grad_(True)
     return np.ascontiguousarray(out[0], dtype=np.float32), grads

@@ -52,7 +52,8 @@ insertion point, and independent re-trainings often see smaller or no gains.
 
 
 import re
-from typing import Dict, Mapping, Optional
+from contextlib import contextmanager
+from typing import Dict, Iterable, Iterator, Mapping, Optional
 
 import torch
 from torch import Tensor, nn
@@ -60,7 +61,7 @@ from torch import Tensor, nn
 from .blocks import fuse_conv_bn
 
 __all__ = ["GAM", "ChannelGate", "SpatialGate", "channel_shuffle", "COMMUNITY_SHUFFLE_GROUPS", "COMMUNITY_KEYS",
-           "community_to_own_path"]
+           "community_to_own_path", "gates_kept"]
 
 #: The 2022 community rewrite shuffles its final spatial map with this many groups,
 #: hard-coded, whatever the model's own grouping.
@@ -403,3 +404,18 @@ class GAM(nn.Module):
         block.to(dtype=ref.dtype if ref.is_floating_point() else torch.float32)
         block.load_state_dict(sub, strict=True)
         return block
+
+
+@contextmanager
+def gates_kept(blocks: Iterable["GAM"], keep: bool) -> Iterator[None]:
+    """Set ``keep_gates`` on ``blocks`` for the duration, then put each block's own value back
+    (CAM and the FLOP count run without stored gates, the ONNX export with them)."""
+    blocks = list(blocks)
+    saved = [b.keep_gates for b in blocks]
+    for b in blocks:
+        b.keep_gates = keep
+    try:
+        yield
+    finally:
+        for b, k in zip(blocks, saved):
+            b.keep_gates = k

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from ...fsutil import sha256_file
+from ...nn import gates_kept
 
 __all__ = ["OrtEngine", "ExportError", "onnxruntime_available", "open_onnx", "gate_outputs", "cache_key",
            "OPSET", "EXPORT_VERSION", "default_threads"]
@@ -176,12 +177,10 @@ def export_bytes(model, opset: int = OPSET, imgsz: int = 640) -> bytes:
     dims = {"images": {0: "batch", 2: "height", 3: "width"}}
     for n in raw_names + gate_names + cam_names:
         dims[n] = {0: "batch", 2: f"{n}.h", 3: f"{n}.w"}
-    keep = [(g.module, g.module.keep_gates) for g in gates]
+    blocks = [g.module for g in gates]
     buf = io.BytesIO()
     try:
-        for m, _ in keep:
-            m.keep_gates = True
-        with torch.no_grad(), warnings.catch_warnings():
+        with gates_kept(blocks, True), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(wrapper, (x,), buf, input_names=["images"],
                               output_names=raw_names + gate_names + cam_names,
@@ -190,8 +189,7 @@ def export_bytes(model, opset: int = OPSET, imgsz: int = 640) -> bytes:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ExportError(f"ONNX export failed ({type(exc).__name__}: {text[:200]})") from exc
     finally:
-        for m, k in keep:
-            m.keep_gates = k
+        for m in blocks:
             m.channel_gate = m.spatial_gate = None
     return buf.getvalue()
 
