@@ -14,7 +14,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 __all__ = [
     "autopad", "make_divisible", "make_activation", "Conv", "DWConv", "Bottleneck", "C3", "C2f", "SPP", "SPPF",
-    "Focus", "Concat", "fuse_conv_bn",
+    "Focus", "Concat", "fuse_conv_bn", "conv_with_weights",
 ]
 
 IntOrPair = Union[int, Tuple[int, int]]
@@ -75,17 +75,24 @@ def make_activation(name: Union[str, bool, nn.Module, None]) -> nn.Module:
 def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d, requires_grad: bool = False) -> nn.Conv2d:
     """A new conv computing ``bn(conv(x))`` with ``bn``'s running statistics (PyTorch's own fold,
     ``torch.nn.utils.fusion.fuse_conv_bn_weights``, which works in either mode)."""
-    with torch.device("meta"):   # shapes only: its weights are replaced below, never initialised
-        fused = nn.Conv2d(
-            conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-            conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode,
-        )
     with torch.no_grad():
         w, b = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
                                     bn.weight, bn.bias)
-    fused.weight = nn.Parameter(w.detach(), requires_grad=requires_grad)
-    fused.bias = nn.Parameter(b.detach(), requires_grad=requires_grad)
-    return fused
+    return conv_with_weights(conv, w, b, requires_grad)
+
+
+def conv_with_weights(like: nn.Conv2d, weight: Tensor, bias: Tensor, requires_grad: bool = False) -> nn.Conv2d:
+    """A Conv2d shaped like ``like`` (stride, padding, dilation, groups) that holds ``weight``
+    and ``bias`` (in ``like``'s dtype). It is made on the meta device: the
+    random initialisation a new Conv2d would do is skipped, the tensors replace it anyway."""
+    with torch.device("meta"):
+        conv = nn.Conv2d(like.in_channels, like.out_channels, tuple(weight.shape[2:]), like.stride,
+                         like.padding, like.dilation, like.groups, bias=True,
+                         padding_mode=like.padding_mode)
+    dtype = like.weight.dtype
+    conv.weight = nn.Parameter(weight.detach().to(dtype), requires_grad=requires_grad)
+    conv.bias = nn.Parameter(bias.detach().to(dtype), requires_grad=requires_grad)
+    return conv
 
 
 class Conv(nn.Module):

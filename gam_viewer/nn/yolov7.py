@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .blocks import Conv, autopad, make_activation
+from .blocks import Conv, autopad, conv_with_weights, make_activation
 from .heads import AnchorDetect
 
 __all__ = ["MP", "SP", "ReOrg", "DownC", "SPPCSPC", "RepConv", "ImplicitA", "ImplicitM", "Shortcut",
@@ -166,13 +166,7 @@ class RepConv(nn.Module):
         if self.deploy:
             return
         kernel, bias = self.equivalent_kernel_bias()
-        dense = self.rbr_dense[0]
-        with torch.device("meta"):   # shapes only: the weights are set below, never initialised
-            conv = nn.Conv2d(self.in_channels, self.out_channels, 3, dense.stride, 1, groups=self.groups, bias=True)
-        dtype = dense.weight.dtype
-        conv.weight = nn.Parameter(kernel.detach().to(dtype), requires_grad=False)
-        conv.bias = nn.Parameter(bias.detach().to(dtype), requires_grad=False)
-        self.rbr_reparam = conv
+        self.rbr_reparam = conv_with_weights(self.rbr_dense[0], kernel, bias)
         del self.rbr_dense, self.rbr_1x1, self.rbr_identity
         self.deploy = True
 
