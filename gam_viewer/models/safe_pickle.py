@@ -365,10 +365,10 @@ def _zip_storages(zf: zipfile.ZipFile, prefix: str):
                 raw = zf.read(name)
             except KeyError:
                 raise CheckpointFormatError(f"storage {name!r} is missing: the file is truncated or damaged") from None
-            itemsize = torch.empty((), dtype=dtype).element_size()
-            if len(raw) < numel * itemsize:
+            if len(raw) < numel * dtype.itemsize:
                 raise CheckpointFormatError(f"storage {name!r} is short: the file is truncated or damaged")
-            cache[key] = (torch.frombuffer(bytearray(raw[: numel * itemsize]), dtype=dtype) if numel
+            # one copy, into memory the tensor may own and write (zf.read's bytes are read-only)
+            cache[key] = (torch.frombuffer(bytearray(raw), dtype=dtype, count=numel) if numel
                           else torch.empty(0, dtype=dtype))
         return cache[key]
 
