@@ -23,6 +23,7 @@ checks its table's mAP against the evaluator's (``CocoResult.table_check``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
@@ -127,12 +128,10 @@ def _match_table(gt, anns: List[dict], max_dets: int) -> "MatchTable":
     positive, ignored only outside the area range — which is what pycocotools' evaluateImg
     returns for them, so they are added directly (:func:`_unmatched`). At conf 0.001 most
     detections are of that kind."""
-    from pycocotools.cocoeval import COCOeval
-
     pairs = {(int(a["image_id"]), int(a["category_id"])) for a in gt.dataset["annotations"]}
     inside = [a for a in anns if (a["image_id"], a["category_id"]) in pairs]
     outside = [a for a in anns if (a["image_id"], a["category_id"]) not in pairs]
-    ev = _matching_cocoeval(COCOeval)(gt, _coco_of(gt, inside), "bbox")
+    ev = _matching_cocoeval()(gt, _coco_of(gt, inside), "bbox")
     ev.params.maxDets = [max_dets]
     ev.params.areaRng, ev.params.areaRngLbl = [ev.params.areaRng[0]], [ev.params.areaRngLbl[0]]
     with _quiet():
@@ -140,8 +139,9 @@ def _match_table(gt, anns: List[dict], max_dets: int) -> "MatchTable":
     return MatchTable.from_cocoeval(ev, _unmatched(outside, ev.params, max_dets))
 
 
-def _matching_cocoeval(base):
-    """``base`` (pycocotools' COCOeval) with its per-image matching done one detection at a
+@functools.lru_cache(maxsize=None)
+def _matching_cocoeval():
+    """pycocotools' COCOeval with its per-image matching done one detection at a
     time for all IoU thresholds and ground-truth boxes at once, instead of a Python loop over
     thresholds x detections x boxes. The rules are pycocotools': detections in score order
     (stable), ground truth with ignored boxes last; a detection takes the available
@@ -151,7 +151,9 @@ def _matching_cocoeval(base):
     result dict; a test compares the tables with pycocotools' own on random cases with
     crowd regions and tied scores."""
 
-    class MatchingCOCOeval(base):
+    from pycocotools.cocoeval import COCOeval
+
+    class MatchingCOCOeval(COCOeval):
         def evaluateImg(self, imgId, catId, aRng, maxDet):   # noqa: N802, N803 - pycocotools' names
             p = self.params
             gt, dt = self._gts[imgId, catId], self._dts[imgId, catId]
@@ -375,7 +377,8 @@ class MatchTable:
                 ws = w[s0:s0 + chunk]
                 ok = valid[s0:s0 + chunk]
                 rows = ws.shape[0]
-                seen = np.cumsum(ws[:, img], axis=1, dtype=ws.dtype) if len(img) else None   # weighted detections so far
+                # weighted detections so far
+                seen = np.cumsum(ws[:, img], axis=1, dtype=ws.dtype) if len(img) else None
                 gt_w = np.where(ok, n_gt[s0:s0 + chunk], 1.0)[:, None]
                 for t in range(t_n):
                     pos = self.tp_pos[k][t]
@@ -383,12 +386,13 @@ class MatchTable:
                     if n == 0:
                         out[s0:s0 + chunk, t, k] = np.where(ok, 0.0, np.nan)
                         continue
-                    tpc = np.cumsum(ws[:, img[pos]], axis=1, dtype=ws.dtype)             # (rows, n)
+                    tpc = np.cumsum(ws[:, img[pos]], axis=1, dtype=ws.dtype)   # (rows, n)
                     fpc = seen[:, pos] - tpc
                     ig = self.ig_pos[k][t]
                     ig = ig[:np.searchsorted(ig, last, side="right")]   # those after it never count
                     if len(ig):
-                        igc = np.concatenate((np.zeros((rows, 1), ws.dtype), np.cumsum(ws[:, img[ig]], axis=1, dtype=ws.dtype)), 1)
+                        igc = np.concatenate((np.zeros((rows, 1), ws.dtype),
+                                              np.cumsum(ws[:, img[ig]], axis=1, dtype=ws.dtype)), 1)
                         fpc -= igc[:, np.searchsorted(ig, pos, side="right")]
                     rc = tpc / gt_w
                     pr = tpc / (fpc + tpc + np.spacing(1))

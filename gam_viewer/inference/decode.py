@@ -163,9 +163,9 @@ def decode_head(head: torch.nn.Module, raw: Sequence[Tensor], cache: Optional[Gr
     return decode_dfl(raw, head.stride, head.nc, head.reg_max, head.dfl, cache)
 
 
-def nms(pred: Union[Tensor, Sequence[Tensor]], conf: float = 0.25, iou: float = 0.45, classes: Optional[Sequence[int]] = None,
-        agnostic: bool = False, max_det: int = 1000, objectness: bool = True,
-        max_nms: int = 30000) -> List[Tensor]:
+def nms(pred: Union[Tensor, Sequence[Tensor]], conf: float = 0.25, iou: float = 0.45,
+        classes: Optional[Sequence[int]] = None, agnostic: bool = False, max_det: int = 1000,
+        objectness: bool = True, max_nms: int = 30000) -> List[Tensor]:
     """Per image: threshold, best class per box, class-aware NMS. Returns (n, 6) xyxy, score, class.
 
     ``pred``: (B, N, no) from :func:`decode_head`, or the per-image rows of
